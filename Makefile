@@ -1,0 +1,29 @@
+# The two commands users need: `make run` (the default grid) and `make test` (lint + tests).
+# Both create the pinned environment in .venv/ on first use; nothing is installed by hand.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: run test setup bench clean-venv
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) run_all.py $(ARGS)
+
+test: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -q $(ARGS)
+
+bench: $(VENV)/.installed
+	$(PY) -m pytest -q tests/benchmarks --benchmark-enable -m 'not slow' $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

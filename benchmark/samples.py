@@ -1,0 +1,46 @@
+"""What the runner hands the metrics: per task, the inputs, every output, and what was wanted.
+
+Everything a metric needs to score one baseline on one protocol task lives here, so metrics
+never call a baseline and baselines never see a metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass
+class TaskSamples:
+    """Outputs of one baseline on one protocol task in one synthesis mode.
+
+    Images are float tensors in [-1, 1] on the CPU.
+    """
+
+    task: str  # "edges2shoes", "cat2dog", "Blond_Hair", "k=5"
+    mode: str  # "latent" (own prior / deterministic) or "reference" (style from an image)
+    inputs: torch.Tensor  # (N, 3, S, S)
+    outputs: torch.Tensor  # (N, K, 3, S, S): K outputs per input
+    target_class: torch.Tensor  # (N,) long: the domain/class index the output should belong to
+    real_target: torch.Tensor  # (M, 3, S, S): real images of the target (FID/KID reference set)
+    real_target_name: str  # stable name of that set, e.g. "afhq:train:dog" (feature cache key)
+    target_attrs: torch.Tensor | None = None  # (N, A) wanted attribute vector (attributes)
+    edited_attr: int | None = None  # index of the attribute this task edits (attributes)
+    ground_truth: torch.Tensor | None = None  # (N, 3, S, S) paired target (paired)
+    references: torch.Tensor | None = None  # (N, R, 3, S, S) reference images used
+    input_factors: list[dict[str, Any]] | None = None  # synthetic content factors of inputs
+    multimodal: bool = True  # False: the baseline is deterministic (diversity is 0 by design)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_inputs(self) -> int:
+        return int(self.outputs.shape[0])
+
+    @property
+    def outputs_per_input(self) -> int:
+        return int(self.outputs.shape[1])
+
+    def flat_outputs(self) -> torch.Tensor:
+        return self.outputs.reshape(-1, *self.outputs.shape[2:])

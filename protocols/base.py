@@ -1,0 +1,232 @@
+"""Frozen protocol descriptions, the loaded-dataset view every protocol returns, and its registry.
+
+A ``Protocol`` is everything that decides whether two numbers are comparable: dataset and split,
+image size, domains, test-input and output counts, metrics and their parameters. Its ``hash``
+covers all of it; results record it, and the report never puts two hashes in one column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from benchmark.errors import UserError
+
+KINDS = ("paired", "multi_domain", "few_shot", "attributes")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A fixed, versioned evaluation protocol. Change any field and the hash changes."""
+
+    name: str
+    version: int
+    kind: str  # one of KINDS
+    dataset: str  # what the real data is, in words
+    train_split: str
+    test_split: str
+    image_size: int
+    domains: tuple[str, ...]  # domains; for few-shot the target (test) classes
+    tasks: tuple[str, ...]  # what is scored: "edges2shoes", "cat2dog", "Male", "k=5", ...
+    num_test_inputs: int  # inputs per task (0 = every test image)
+    outputs_per_input: int
+    metrics: tuple[str, ...]
+    modes: tuple[str, ...] = ("latent",)  # "latent" and/or "reference" guided synthesis
+    shots: tuple[int, ...] = ()  # few-shot K values
+    attributes: tuple[str, ...] = ()  # attribute names (celeba)
+    params: tuple[tuple[str, Any], ...] = ()  # metric parameters and protocol-specific knobs
+    preset: str = "paper"
+    synthetic: bool = False  # True when this is the protocol's synthetic twin
+    notes: str = ""
+
+    def param(self, key: str, default: Any = None) -> Any:
+        return dict(self.params).get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def hash(self) -> str:
+        """sha256 over the canonical JSON of every field except free-text notes (12 hex)."""
+        data = self.to_dict()
+        data.pop("notes")
+        blob = json.dumps(data, sort_keys=True, default=list).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def replace(self, **changes: Any) -> Protocol:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of a split: where it is and what it is (domain, class, attributes, pairing)."""
+
+    path: str  # relative to the dataset root
+    domain: int  # domain index (paired: 0 = A, 1 = B), class index for few-shot
+    crop: str | None = None  # "left"/"right" half of a side-by-side paired file
+    attrs: tuple[int, ...] | None = None  # 0/1 attribute vector (celeba)
+    pair: int | None = None  # index in the same split of the paired target item
+    factors: dict[str, Any] | None = None  # synthetic ground truth (content and style)
+
+
+@dataclass
+class Split:
+    name: str
+    items: list[Item]
+
+    def indices(self, domain: int) -> list[int]:
+        return [i for i, it in enumerate(self.items) if it.domain == domain]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class ProtocolData:
+    """A dataset on disk, validated and indexed for one protocol."""
+
+    protocol: Protocol
+    root: Path
+    train: Split
+    test: Split
+    class_names: list[str]  # the name of each domain/class index used in Items
+    fingerprint: str
+    synthetic: bool
+    loader: Callable[[Path, Item], Image.Image]
+    _cache: dict[tuple[str, str | None], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def image(self, item: Item) -> torch.Tensor:
+        """One image as float (3, S, S) in [-1, 1] at the protocol's size (cached)."""
+        key = (item.path, item.crop)
+        if key not in self._cache:
+            path = self.root / item.path
+            try:
+                img = self.loader(path, item)
+                img.load()
+            except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+                raise UserError(
+                    f"cannot read image {path} ({exc}); replace or delete the file "
+                    "(or regenerate the dataset)"
+                ) from exc
+            self._cache[key] = to_tensor(img, self.protocol.image_size)
+        return self._cache[key]
+
+    def images(self, items: Sequence[Item]) -> torch.Tensor:
+        if not items:
+            return torch.empty(0, 3, self.protocol.image_size, self.protocol.image_size)
+        return torch.stack([self.image(it) for it in items])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "root": str(self.root),
+            "fingerprint": self.fingerprint,
+            "synthetic": self.synthetic,
+            "train_images": len(self.train),
+            "test_images": len(self.test),
+        }
+
+
+def to_tensor(img: Image.Image, size: int) -> torch.Tensor:
+    """RGB, centre-crop to a square, resize to ``size`` (bicubic, antialiased), map to [-1, 1]."""
+    img = img.convert("RGB")
+    w, h = img.size
+    if w != h:
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        img = img.crop((left, top, left + s, top + s))
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BICUBIC)
+    arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] to uint8 in [0, 255], the quantisation every saved PNG goes through."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def open_image(path: Path, item: Item) -> Image.Image:
+    """Open a file, taking the left or right half for side-by-side paired files."""
+    img = Image.open(path)
+    if item.crop is None:
+        return img
+    w, h = img.size
+    half = w // 2
+    box = (0, 0, half, h) if item.crop == "left" else (half, 0, w, h)
+    return img.crop(box)
+
+
+def check_image(path: Path) -> None:
+    """Decode one image fully; a truncated or unreadable file is a one-line user error."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise UserError(
+            f"cannot read image {path} ({exc}); replace or delete the file "
+            "(or regenerate the dataset)"
+        ) from exc
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise UserError(f"missing folder {path}: expected {what}")
+    return path
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise UserError(f"missing file {path}: expected {what}")
+    return path
+
+
+def list_images(folder: Path, exts: tuple[str, ...] = (".jpg", ".jpeg", ".png")) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts and p.is_file())
+
+
+def fingerprint(root: Path, rel_paths: Sequence[str], extra_files: Sequence[Path] = ()) -> str:
+    """Content fingerprint of a dataset: every listed file's name and size, plus the bytes of
+    the small index files (lists, attributes). Cheap enough for 200k images, and it changes
+    when a file is added, removed, truncated or an annotation edited."""
+    h = hashlib.sha256()
+    for rel in sorted(rel_paths):
+        try:
+            size = (root / rel).stat().st_size
+        except OSError:
+            size = -1
+        h.update(f"{rel}\0{size}\n".encode())
+    for f in extra_files:
+        h.update(f.name.encode())
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:16]
+
+
+SIDECAR = "synthetic.json"
+
+
+def read_sidecar(root: Path) -> dict[str, Any] | None:
+    """The synthetic twin's ground-truth sidecar, or None for real data."""
+    path = root / SIDECAR
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise UserError(f"corrupt {path} ({exc}); regenerate with `benchmark data synth`") from exc
+
+
+def check_count(found: int, expected: int | None, where: Path, what: str) -> None:
+    if expected is not None and found != expected:
+        raise UserError(
+            f"{where}: found {found} {what}, expected {expected}; the dataset is incomplete "
+            "or not the one this protocol reads (re-extract or regenerate it)"
+        )
