@@ -72,6 +72,9 @@ class Translator(nn.Module):
     reference_guided: ClassVar[bool] = False  # does it take a style reference image?
     trainable: ClassVar[bool] = True
     configs: ClassVar[tuple[str, ...]] = ("paper", "tiny")
+    # a loss from train_step that must fall when training repeats on one fixed batch (the
+    # interface tests check it); usually the reconstruction / cycle / L1 term
+    monitor_loss: ClassVar[str | None] = None
 
     def __init__(self, task: TaskSpec, config: str = "paper") -> None:
         super().__init__()
