@@ -15,15 +15,25 @@ def task_for(kind: str, size: int = SIZE) -> TaskSpec:
     if kind == "unpaired":
         return TaskSpec(kind="unpaired", image_size=size, domain_names=("cat", "dog"))
     if kind == "multi_domain":
-        return TaskSpec(kind="multi_domain", image_size=size, num_domains=3,
-                        domain_names=("cat", "dog", "wild"))
+        return TaskSpec(
+            kind="multi_domain", image_size=size, num_domains=3, domain_names=("cat", "dog", "wild")
+        )
     if kind == "few_shot":
-        return TaskSpec(kind="few_shot", image_size=size, num_domains=6,
-                        domain_names=tuple(f"c{i}" for i in range(6)))
+        return TaskSpec(
+            kind="few_shot",
+            image_size=size,
+            num_domains=6,
+            domain_names=tuple(f"c{i}" for i in range(6)),
+        )
     if kind == "attributes":
         attrs = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
-        return TaskSpec(kind="attributes", image_size=size, num_domains=1,
-                        domain_names=("face",), attributes=attrs)
+        return TaskSpec(
+            kind="attributes",
+            image_size=size,
+            num_domains=1,
+            domain_names=("face",),
+            attributes=attrs,
+        )
     raise ValueError(kind)
 
 

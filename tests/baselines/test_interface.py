@@ -10,9 +10,7 @@ import baselines
 from tests.baselines.fixtures import make_batch, task_for, translate_kwargs
 
 CASES = [
-    (name, kind)
-    for name in baselines.names()
-    for kind in sorted(baselines.get(name).supports)
+    (name, kind) for name in baselines.names() for kind in sorted(baselines.get(name).supports)
 ]
 
 
@@ -90,7 +88,9 @@ class _FakeData:
         imgs = torch.cat([batch["x"], batch["x2"]])
         items = []
         for i in range(2 * n):
-            dom = int(i >= n) if task.kind in ("paired", "unpaired") else i % max(task.num_domains, 1)
+            dom = (
+                int(i >= n) if task.kind in ("paired", "unpaired") else i % max(task.num_domains, 1)
+            )
             attrs = tuple(int(v) for v in torch.randint(2, (len(task.attributes),))) or None
             pair = i + n if (task.kind == "paired" and i < n) else None
             items.append(Item(path=f"{i}.png", domain=dom, attrs=attrs, pair=pair))
