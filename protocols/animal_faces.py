@@ -87,7 +87,7 @@ class AnimalFaces(ProtocolDef):
                 "(run FUNIT tools/extract_animalfaces.py)"
             )
         classes, splits, rels = {}, {}, []
-        for split, (list_name, names_name) in LISTS.items():
+        for split, (_, names_name) in LISTS.items():
             names_file = require_file(root / names_name, f"FUNIT {split} class-name list")
             classes[split] = sorted(_read_lines(names_file))
         expect = (sidecar or {}).get("counts") or REAL_COUNTS

@@ -112,7 +112,7 @@ class CelebAAttributes(ProtocolDef):
     def load(self, root: Path, protocol: Protocol) -> ProtocolData:
         root = Path(root)
         sidecar = read_sidecar(root)
-        img_dir = require_dir(root / "img_align_celeba", "CelebA's img_align_celeba/ JPGs")
+        require_dir(root / "img_align_celeba", "CelebA's img_align_celeba/ JPGs")
         attr_file = _find(root, "list_attr_celeba.txt", "Anno")
         part_file = _find(root, "list_eval_partition.txt", "Eval")
         lines = attr_file.read_text().splitlines()
