@@ -12,5 +12,9 @@ class UserError(Exception):
     exit_code = 2
 
 
+class DiskFull(UserError):
+    """Writing results failed for lack of space: the whole run stops (nothing finished is lost)."""
+
+
 class CellFailure(Exception):
     """A grid cell that cannot finish (diverged, wrong output shape); the grid goes on."""

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import UserError
+from benchmark.errors import DiskFull, UserError
 
 SCHEMA = 1
 CELL = "_cell"  # the per-cell status record's metric name
@@ -108,7 +108,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise UserError(
+            raise DiskFull(
                 f"disk full while writing {path}; free space and rerun the same command "
                 "(finished records are intact and will be reused)"
             ) from exc

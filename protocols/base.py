@@ -102,23 +102,30 @@ class ProtocolData:
     fingerprint: str
     synthetic: bool
     loader: Callable[[Path, Item], Image.Image]
+    cache_limit_bytes: int = 2 << 30  # decoded images kept in memory (real data can be huge)
     _cache: dict[tuple[str, str | None], torch.Tensor] = field(default_factory=dict, repr=False)
+    _cached_bytes: int = field(default=0, repr=False)
 
     def image(self, item: Item) -> torch.Tensor:
         """One image as float (3, S, S) in [-1, 1] at the protocol's size (cached)."""
         key = (item.path, item.crop)
-        if key not in self._cache:
-            path = self.root / item.path
-            try:
-                img = self.loader(path, item)
-                img.load()
-            except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-                raise UserError(
-                    f"cannot read image {path} ({exc}); replace or delete the file "
-                    "(or regenerate the dataset)"
-                ) from exc
-            self._cache[key] = to_tensor(img, self.protocol.image_size)
-        return self._cache[key]
+        if key in self._cache:
+            return self._cache[key]
+        path = self.root / item.path
+        try:
+            img = self.loader(path, item)
+            img.load()
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+            raise UserError(
+                f"cannot read image {path} ({exc}); replace or delete the file "
+                "(or regenerate the dataset)"
+            ) from exc
+        tensor = to_tensor(img, self.protocol.image_size)
+        nbytes = tensor.numel() * tensor.element_size()
+        if self._cached_bytes + nbytes <= self.cache_limit_bytes:
+            self._cache[key] = tensor
+            self._cached_bytes += nbytes
+        return tensor
 
     def images(self, items: Sequence[Item]) -> torch.Tensor:
         if not items:

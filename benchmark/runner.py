@@ -1,0 +1,545 @@
+"""The grid: protocol x baseline x seed. Each cell trains or loads, samples, scores and records.
+
+Resumable by construction: a cell whose ``_cell`` record exists is skipped; training resumes
+from its last atomic checkpoint; metric records already written are kept. A cell that fails
+(diverged, wrong output) is recorded as failed with its reason and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import baselines
+import protocols
+from baselines.base import Translator
+from benchmark import device as devices
+from benchmark import presets, provenance
+from benchmark import records as rec
+from benchmark.errors import CellFailure, DiskFull, UserError
+from benchmark.plan import (
+    EvalTask,
+    domain_pairs,
+    eval_tasks,
+    make_sampler,
+    pair_spec,
+    task_spec_for,
+)
+from benchmark.progress import Progress, fmt_seconds, log
+from benchmark.samples import TaskSamples
+from protocols.base import ProtocolData, to_uint8
+
+CLASSIFIER_ROW = "protocol_classifier"  # pseudo-baseline holding each protocol's classifier scores
+EVAL_BATCH = 32
+
+
+@dataclass
+class RunConfig:
+    protocols: list[str]
+    baselines: list[str]
+    seeds: list[int]
+    preset: presets.Preset
+    out: Path
+    device: torch.device
+    data_root: Path | None = None
+    data: dict[str, Path] = field(default_factory=dict)
+    checkpoints: dict[str, Path] = field(default_factory=dict)
+    weights_dir: Path | None = None
+    cache_dir: Path = Path(".cache")
+    retry_failed: bool = False
+    profile: bool = True
+    report: bool = True
+
+
+# --- data -----------------------------------------------------------------------------------
+def resolve_data(name: str, cfg: RunConfig) -> Path:
+    """``--data NAME=PATH`` > ``--data-root DIR/NAME`` > the cached synthetic twin."""
+    if name in cfg.data:
+        path = cfg.data[name]
+        if not path.is_dir():
+            raise UserError(f"--data {name}={path}: no such folder")
+        return path
+    if cfg.data_root is not None:
+        path = cfg.data_root / name
+        if not path.is_dir():
+            raise UserError(
+                f"--data-root {cfg.data_root} has no folder '{name}/'; put the dataset there "
+                f"or point at it with --data {name}=PATH"
+            )
+        return path
+    size = cfg.preset.synthetic_size
+    path = cfg.cache_dir / "synthetic" / f"{name}-{size}px-seed0"
+    if not path.is_dir():
+        log.info(f"generating the synthetic {name} twin ({size} px) in {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+        try:
+            protocols.get(name).synthesize(tmp, size=size, seed=0)
+            tmp.rename(path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def load_protocol(name: str, cfg: RunConfig) -> ProtocolData:
+    pdef = protocols.get(name)
+    root = resolve_data(name, cfg)
+    synthetic = (root / "synthetic.json").is_file()
+    p = cfg.preset
+    spec = pdef.spec(
+        image_size=p.image_size,
+        max_inputs=p.max_inputs,
+        max_outputs=p.max_outputs,
+        synthetic=synthetic,
+        preset=p.name,
+    )
+    log.info(f"reading {name} from {root} ({'synthetic twin' if synthetic else 'real data'})")
+    return pdef.load(root, spec)
+
+
+# --- cells ----------------------------------------------------------------------------------
+def how_to_run(cls: type[Translator], kind: str) -> str | None:
+    """'direct', 'pairwise' (two-domain method on a multi-domain protocol), or None."""
+    if kind in cls.supports:
+        return "direct"
+    if kind == "paired" and "unpaired" in cls.supports:
+        return "unpaired"
+    if kind == "multi_domain" and "unpaired" in cls.supports:
+        return "pairwise"
+    return None
+
+
+class Pairwise:
+    """One two-domain model per unordered domain pair (as StarGAN v2 trained its baselines)."""
+
+    def __init__(self, models: dict[tuple[int, int], Translator]) -> None:
+        self.models = models
+
+    def route(self, source: int, target: int) -> tuple[Translator, int]:
+        pair = (min(source, target), max(source, target))
+        return self.models[pair], 1 if target == pair[1] else 0
+
+
+def _base_provenance(cfg: RunConfig, data: ProtocolData) -> dict[str, Any]:
+    return {
+        "protocol": data.protocol.to_dict(),
+        "dataset": data.describe(),
+        "code_revision": provenance.code_revision(),
+        "versions": provenance.library_versions(),
+        "device": devices.describe(cfg.device),
+    }
+
+
+def train_model(
+    model: Translator,
+    data: ProtocolData,
+    kind: str,
+    pair: tuple[int, int] | None,
+    cfg: RunConfig,
+    seed: int,
+    ckpt: Path,
+    label: str,
+) -> dict[str, float]:
+    """Train to the preset's step count, resuming from ``ckpt``; NaN losses fail the cell."""
+    steps = cfg.preset.train_steps
+    if ckpt.is_file():
+        model.load(ckpt)
+        if model.step:
+            log.info(f"{label}: resuming training at step {model.step}/{steps}")
+    sampler = make_sampler(data, kind, pair)
+    losses: dict[str, float] = {}
+    progress = Progress(max(0, steps - model.step), f"training {label}")
+    model.train()
+    while model.step < steps:
+        step = model.step
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        torch.manual_seed(seed * 1_000_003 + step)
+        batch = {k: v.to(cfg.device) for k, v in sampler(g, cfg.preset.batch_size).items()}
+        losses = model.train_step(batch)
+        if model.step != step + 1:
+            raise CellFailure(f"{model.name}.train_step did not advance its step counter")
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            raise CellFailure(f"diverged at step {step}: loss {bad[0]} = {losses[bad[0]]}")
+        if model.step % cfg.preset.checkpoint_every == 0 or model.step == steps:
+            model.save(ckpt)
+        progress.update(detail=", ".join(f"{k} {v:.3f}" for k, v in list(losses.items())[:3]))
+    return losses
+
+
+def build_models(
+    name: str, data: ProtocolData, cfg: RunConfig, seed: int, cell: Path
+) -> tuple[Translator | Pairwise, dict[str, Any]]:
+    """Build (and train, or load a given checkpoint) what a cell evaluates."""
+    cls = baselines.get(name)
+    protocol = data.protocol
+    how = how_to_run(cls, protocol.kind)
+    info: dict[str, Any] = {"how": how, "losses": {}}
+    ckpt_dir = cfg.out / "checkpoints" / cell.relative_to(cfg.out / "records")
+
+    def one(spec, kind, pair, tag):
+        torch.manual_seed(seed)
+        model = baselines.build(name, config=cfg.preset.config, task=spec).to(cfg.device)
+        if name in cfg.checkpoints:
+            model.load(cfg.checkpoints[name])
+            model.to(cfg.device)
+        elif cls.trainable:
+            label = f"{name} on {protocol.name}{tag} (seed {seed})"
+            info["losses"][tag or "all"] = train_model(
+                model, data, kind, pair, cfg, seed, ckpt_dir / f"model{tag or ''}.pt", label
+            )
+        model.eval()
+        model.prepare(data)
+        return model
+
+    if how == "direct":
+        return one(task_spec_for(protocol, data), protocol.kind, None, ""), info
+    if how == "unpaired":
+        spec = pair_spec(protocol, "unpaired", (0, 1))
+        return one(spec, "unpaired", (0, 1), ""), info
+    models = {}
+    for pair in domain_pairs(protocol):
+        tag = f"-{protocol.domains[pair[0]]}-{protocol.domains[pair[1]]}"
+        models[pair] = one(pair_spec(protocol, "unpaired", pair), "unpaired", pair, tag)
+    return Pairwise(models), info
+
+
+@torch.no_grad()
+def sample_task(
+    model: Translator | Pairwise, task: EvalTask, data: ProtocolData, cfg: RunConfig
+) -> TaskSamples:
+    """Run one evaluation task: K outputs for every input, checked for shape and NaN."""
+    if isinstance(model, Pairwise):
+        net, target = model.route(task.source_domain, task.target_domain)
+    else:
+        net, target = model, task.target
+    x_all = data.images(task.inputs)
+    n, k = len(task.inputs), data.protocol.outputs_per_input
+    outs = torch.empty(n, k, *x_all.shape[1:])
+    dev = cfg.device
+    for j in range(k):
+        for lo in range(0, n, EVAL_BATCH):
+            hi = min(n, lo + EVAL_BATCH)
+            x = x_all[lo:hi].to(dev)
+            kwargs: dict[str, Any] = {}
+            if torch.is_tensor(target):
+                kwargs["target"] = target[lo:hi].to(dev)
+            elif target is not None:
+                kwargs["target"] = target
+            if task.references is not None:
+                refs = task.references[j][lo:hi]
+                r = torch.stack([data.images(row) for row in refs]).to(dev)
+                kwargs["reference"] = r if data.protocol.kind == "few_shot" else r[:, 0]
+            y = net.translate(x, **kwargs)
+            if tuple(y.shape) != tuple(x.shape):
+                raise CellFailure(
+                    f"{net.name} returned shape {tuple(y.shape)} for input {tuple(x.shape)}"
+                )
+            if not torch.isfinite(y).all():
+                raise CellFailure(f"{net.name} produced NaN/inf images on task {task.task}")
+            outs[lo:hi, j] = y.clamp(-1, 1).float().cpu()
+    refs_t = None
+    if task.references is not None:
+        refs_t = torch.stack(
+            [torch.stack([data.images(task.references[j][i]) for j in range(k)]) for i in range(n)]
+        )
+        refs_t = refs_t.flatten(1, 2)
+    return TaskSamples(
+        task=task.task,
+        mode=task.mode,
+        inputs=x_all,
+        outputs=outs,
+        target_class=task.target_class,
+        real_target=data.images(task.real),
+        real_target_name=task.real_name,
+        target_attrs=task.target_attrs,
+        edited_attr=task.edited_attr,
+        ground_truth=data.images(task.ground_truth) if task.ground_truth else None,
+        references=refs_t,
+        input_factors=[it.factors for it in task.inputs] if data.synthetic else None,
+        multimodal=bool(net.multimodal),
+        extra=dict(task.extra),
+    )
+
+
+def save_samples(samples: TaskSamples, folder: Path, count: int) -> None:
+    """PNG files of the first ``count`` inputs, for sample grids and the metrics CLI."""
+    from PIL import Image
+
+    def png(t: torch.Tensor, path: Path) -> None:
+        arr = to_uint8(t).permute(1, 2, 0).numpy()
+        Image.fromarray(arr).save(path)
+
+    for i in range(min(count, samples.num_inputs)):
+        d = folder / f"{samples.task}--{samples.mode}" / f"{i:04d}"
+        d.mkdir(parents=True, exist_ok=True)
+        png(samples.inputs[i], d / "input.png")
+        for j in range(samples.outputs_per_input):
+            png(samples.outputs[i, j], d / f"out_{j:02d}.png")
+        if samples.ground_truth is not None:
+            png(samples.ground_truth[i], d / "target.png")
+        if samples.references is not None:
+            for j, r in enumerate(samples.references[i][:4]):
+                png(r, d / f"ref_{j:02d}.png")
+
+
+def to_record(value: Any, base: dict[str, Any], **ids: Any) -> rec.Record:
+    prov = {**base, **(value.provenance or {})}
+    return rec.Record(
+        metric=value.metric,
+        value=value.value,
+        std=value.std,
+        variant=value.variant,
+        extractor=value.extractor,
+        direction=value.direction,
+        status=value.status,
+        reason=value.reason,
+        provenance=prov,
+        extra=value.extra or {},
+        **ids,
+    )
+
+
+def run_cell(data: ProtocolData, mctx: Any, name: str, seed: int, cfg: RunConfig) -> str:
+    """Run one (protocol, baseline, seed) cell; returns 'done', 'skipped', 'failed' or 'busy'."""
+    from benchmark import metrics
+
+    protocol = data.protocol
+    cell = rec.cell_dir(cfg.out, protocol.name, protocol.hash, name, seed)
+    status_path = cell / f"{rec.CELL}.json"
+    if status_path.is_file():
+        prior = rec.read(status_path)
+        if prior.status == "ok" or not cfg.retry_failed:
+            return "skipped"
+    ids = {
+        "protocol": protocol.name,
+        "protocol_hash": protocol.hash,
+        "baseline": name,
+        "seed": seed,
+        "config": cfg.preset.config,
+        "preset": cfg.preset.name,
+    }
+    base = _base_provenance(cfg, data)
+    base["seed"] = seed
+    with rec.cell_lock(cell) as mine:
+        if not mine:
+            log.info(f"{protocol.name}/{name}/seed{seed}: another run is working on it; skipping")
+            return "busy"
+        start = time.monotonic()
+        try:
+            model, info = build_models(name, data, cfg, seed, cell)
+            sample_dir = cfg.out / "samples" / cell.relative_to(cfg.out / "records")
+            all_samples = []
+            torch.manual_seed(seed)
+            for task in eval_tasks(protocol, data, seed):
+                samples = sample_task(model, task, data, cfg)
+                save_samples(samples, sample_dir, cfg.preset.save_inputs)
+                all_samples.append(samples)
+            sample_time = time.monotonic() - start
+            for value in metrics.evaluate(all_samples, mctx):
+                rec.write(cfg.out, to_record(value, base, **ids))
+            if cfg.profile:
+                _profile_cell(model, data, cfg, cell, base, ids)
+            status = rec.Record(
+                metric=rec.CELL,
+                status="ok",
+                provenance={**base, "wall_time_s": round(time.monotonic() - start, 3)},
+                extra={
+                    "how": info["how"],
+                    "final_losses": info["losses"],
+                    "train_steps": cfg.preset.train_steps if baselines.get(name).trainable else 0,
+                    "sampling_s": round(sample_time, 3),
+                },
+                **ids,
+            )
+            rec.write(cfg.out, status)
+            return "done"
+        except (DiskFull, KeyboardInterrupt):
+            raise
+        except (CellFailure, UserError, RuntimeError, ValueError) as exc:
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            log.warning(f"{protocol.name}/{name}/seed{seed} failed: {reason}")
+            rec.write(
+                cfg.out,
+                rec.Record(
+                    metric=rec.CELL,
+                    status="failed",
+                    reason=reason,
+                    provenance={**base, "wall_time_s": round(time.monotonic() - start, 3)},
+                    **ids,
+                ),
+            )
+            return "failed"
+
+
+def _profile_cell(model, data, cfg, cell, base, ids) -> None:
+    from benchmark import profiling
+
+    net = next(iter(model.models.values())) if isinstance(model, Pairwise) else model
+    trace_dir = cfg.out / "traces" / cell.relative_to(cfg.out / "records")
+    values = profiling.profile_translator(
+        net,
+        net.task,
+        batch_sizes=cfg.preset.profile_batch_sizes,
+        device=cfg.device,
+        repeats=cfg.preset.profile_repeats,
+        warmup=1,
+        trace_dir=trace_dir,
+        results_dir=cfg.out,
+    )
+    for value in values:
+        rec.write(cfg.out, to_record(value, base, **ids))
+
+
+def plan_cells(cfg: RunConfig, data: ProtocolData) -> list[str]:
+    kind = data.protocol.kind
+    return [b for b in cfg.baselines if how_to_run(baselines.get(b), kind) is not None]
+
+
+def run(cfg: RunConfig) -> dict[str, int]:
+    """Run the whole grid; returns counts of done/skipped/failed/busy cells."""
+    from benchmark import metrics
+
+    counts = {"done": 0, "skipped": 0, "failed": 0, "busy": 0}
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    loaded = [load_protocol(name, cfg) for name in cfg.protocols]  # validate all data first
+    total = sum(len(plan_cells(cfg, d)) * len(cfg.seeds) for d in loaded)
+    log.info(
+        f"grid: {len(loaded)} protocols, {len(cfg.baselines)} baselines, {len(cfg.seeds)} seeds "
+        f"= {total} cells (preset {cfg.preset.name}, device {devices.describe(cfg.device)})"
+    )
+    grid = Progress(total, "grid", every=0)
+    start = time.monotonic()
+    for data in loaded:
+        protocol = data.protocol
+        log.info(f"== {protocol.name} (protocol hash {protocol.hash})")
+        mctx = metrics.prepare(protocol, data, cfg.device, cfg.cache_dir, cfg.weights_dir, seed=0)
+        base = _base_provenance(cfg, data)
+        ids = {
+            "protocol": protocol.name,
+            "protocol_hash": protocol.hash,
+            "baseline": CLASSIFIER_ROW,
+            "seed": 0,
+            "config": "",
+            "preset": cfg.preset.name,
+        }
+        for value in mctx.classifier_report():
+            rec.write(cfg.out, to_record(value, base, **ids))
+        for name in plan_cells(cfg, data):
+            for seed in cfg.seeds:
+                outcome = run_cell(data, mctx, name, seed, cfg)
+                counts[outcome] += 1
+                grid.update(detail=f"{protocol.name}/{name}/seed{seed} {outcome}", force=True)
+    log.info(
+        f"grid finished in {fmt_seconds(time.monotonic() - start)}: {counts['done']} run, "
+        f"{counts['skipped']} already done, {counts['failed']} failed, {counts['busy']} busy"
+    )
+    if cfg.report:
+        from benchmark.report import render_all
+
+        page = render_all(cfg.out, cfg.out / "report")
+        log.info(f"leaderboard: {page}")
+    return counts
+
+
+# --- CLI ------------------------------------------------------------------------------------
+def _kv(items: list[str], flag: str) -> dict[str, Path]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UserError(f"{flag} {item}: expected NAME=PATH")
+        k, v = item.split("=", 1)
+        out[k] = Path(v)
+    return out
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocols", nargs="+", default=None, help="default: all")
+    p.add_argument("--baselines", nargs="+", default=None, help="default: all")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
+    p.add_argument("--preset", default=presets.DEFAULT, choices=list(presets.PRESETS))
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder holding one dataset folder per protocol (DIR/afhq/train/...)",
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="dataset folder for one protocol (repeatable)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="BASELINE=PATH",
+        help="evaluate these weights instead of training (authors' files load as is)",
+    )
+    p.add_argument(
+        "--weights-dir",
+        type=Path,
+        default=None,
+        help="folder with standard extractor weights (Inception, AlexNet)",
+    )
+    p.add_argument("--out", type=Path, default=Path("results/latest"))
+    p.add_argument("--cache-dir", type=Path, default=Path(".cache"))
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
+    p.add_argument("--no-profile", action="store_true", help="skip the per-cell speed profile")
+    p.add_argument("--no-report", action="store_true", help="skip rendering the leaderboard")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    known_p, known_b = protocols.names(), baselines.names()
+    chosen_p = args.protocols or known_p
+    chosen_b = args.baselines or known_b
+    for p in chosen_p:
+        protocols.get(p)
+    for b in chosen_b:
+        baselines.get(b)
+    if args.seeds < 1:
+        raise UserError("--seeds must be at least 1")
+    dev = devices.resolve(args.device)
+    if dev.type == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    return RunConfig(
+        protocols=list(chosen_p),
+        baselines=list(chosen_b),
+        seeds=list(range(args.seeds)),
+        preset=presets.get(args.preset),
+        out=args.out,
+        device=dev,
+        data_root=args.data_root,
+        data=_kv(args.data, "--data"),
+        checkpoints=_kv(args.checkpoint, "--checkpoint"),
+        weights_dir=args.weights_dir,
+        cache_dir=args.cache_dir,
+        retry_failed=args.retry_failed,
+        profile=not args.no_profile,
+        report=not args.no_report,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Exit 0 even with failed cells: they are results (shown with their reason), and the
+    regression gate (``benchmark regress``) is what turns them into a red build."""
+    run(config_from_args(args))
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the grid: protocols x baselines x seeds")
+    add_run_arguments(p)
+    p.set_defaults(func=cmd_run)

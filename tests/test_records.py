@@ -1,0 +1,95 @@
+"""Records: atomic, never half-written, resumable, locked per cell."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import pytest
+
+from benchmark import records as rec
+from benchmark.errors import DiskFull
+
+
+def _record(**kw):
+    base = dict(protocol="afhq", protocol_hash="abc123", baseline="identity", seed=0, metric="fid")
+    base.update(kw)
+    return rec.Record(**base)
+
+
+def test_write_read_round_trip(tmp_path):
+    r = _record(value=12.5, variant="latent", extractor="protocol:afhq@0123")
+    path = rec.write(tmp_path, r)
+    assert path.parent == rec.cell_dir(tmp_path, "afhq", "abc123", "identity", 0)
+    back = rec.read(path)
+    assert back.key == r.key and back.value == 12.5
+    assert [x.key for x in rec.iter_records(tmp_path)] == [r.key]
+
+
+def test_non_finite_value_is_recorded_as_failed(tmp_path):
+    back = rec.read(rec.write(tmp_path, _record(value=float("nan"))))
+    assert back.value is None and back.status == "failed" and "non-finite" in back.reason
+
+
+def test_crash_during_replace_keeps_old_record_and_no_temp(tmp_path, monkeypatch):
+    path = rec.write(tmp_path, _record(value=1.0))
+
+    def boom(src, dst):
+        raise OSError(errno.EIO, "simulated crash")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        rec.write(tmp_path, _record(value=2.0))
+    monkeypatch.undo()
+    assert json.loads(path.read_text())["value"] == 1.0
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    real_fdopen = os.fdopen
+
+    class FullFile:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+
+        def write(self, _):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: FullFile(real_fdopen(fd, *a, **k)))
+    with pytest.raises(DiskFull, match="disk full while writing .*rerun"):
+        rec.write(tmp_path, _record(value=3.0))
+    monkeypatch.undo()
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_temp_files_are_never_read_as_records(tmp_path):
+    path = rec.write(tmp_path, _record(value=1.0))
+    (path.parent / ".fid.json.123.tmp").write_text("{half")
+    assert len(list(rec.iter_records(tmp_path))) == 1
+
+
+def test_cell_lock_excludes_a_live_holder_and_takes_over_a_dead_one(tmp_path):
+    cell = tmp_path / "cell"
+    cell.mkdir()
+    (cell / ".lock").write_text(str(os.getppid()))  # a live process that is not us
+    with rec.cell_lock(cell) as mine:
+        assert mine is False
+    (cell / ".lock").write_text("999999999")  # no such process: a stale lock
+    with rec.cell_lock(cell) as mine:
+        assert mine is True
+        assert (cell / ".lock").read_text() == str(os.getpid())
+    assert not (cell / ".lock").exists()
+
+
+def test_records_of_other_protocol_versions_live_apart(tmp_path):
+    a = rec.write(tmp_path, _record(protocol_hash="aaaa"))
+    b = rec.write(tmp_path, _record(protocol_hash="bbbb"))
+    assert a.parent != b.parent and a.exists() and b.exists()
