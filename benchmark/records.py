@@ -76,7 +76,8 @@ class Record:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_") or "_"
+    """File-name-safe form; underscores are kept so ``_cell`` never collides with ``cell``."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip(".") or "_"
 
 
 def cell_dir(root: Path, protocol: str, protocol_hash: str, baseline: str, seed: int) -> Path:

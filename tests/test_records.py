@@ -93,3 +93,9 @@ def test_records_of_other_protocol_versions_live_apart(tmp_path):
     a = rec.write(tmp_path, _record(protocol_hash="aaaa"))
     b = rec.write(tmp_path, _record(protocol_hash="bbbb"))
     assert a.parent != b.parent and a.exists() and b.exists()
+
+
+def test_cell_status_file_never_collides_with_a_metric_named_cell(tmp_path):
+    a = rec.write(tmp_path, _record(metric=rec.CELL))
+    b = rec.write(tmp_path, _record(metric="cell"))
+    assert a != b and a.name == "_cell.json"
