@@ -1,0 +1,577 @@
+"""The model-quality CI gate: compare a results folder with the committed reference.
+
+``python -m benchmark regress`` exits 0 when nothing got worse, 1 when something did (a metric
+worse beyond its tolerance, a cell that ran in the reference and fails now, a metric the
+reference has and the run lost) and 2 when the two folders cannot be compared at all. It prints
+a Markdown table of what changed, fit for a pull-request comment; ``--update`` deliberately makes
+the current records the new reference.
+
+A metric regresses when the current mean over seeds is worse than the reference mean by more than
+its margin. The margin is the larger of a practical floor (``rtol * |reference|`` or ``atol``) and,
+where the reference has two or more seeds, the 95% bound of a two-sample t interval on the
+difference of means. The t bound is used instead of the reference's bootstrap CI because with the
+usual 2-10 seeds a bootstrap interval is too narrow and ignores the current run's own seed noise:
+simulated under "nothing changed", a single-seed rerun falls outside a 3-seed reference's bootstrap
+CI 24% of the time, against 2.5% for this bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scipy import stats as sps
+
+from benchmark import records, stats
+from benchmark.errors import UserError
+from benchmark.records import CELL, Record
+
+PATTERN_KEYS = ("protocol", "preset", "baseline", "metric", "variant", "extractor")
+SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "rtol": (int, float),
+    "atol": (int, float),
+    "confidence": (int, float),
+    "gate": (bool,),
+    "statistical": (bool,),
+}
+# Timing-dependent: they change with the machine and its load, not with model quality.
+PROFILE_METRICS = ("latency_ms", "throughput", "peak_memory_mb", "params", "flops")
+
+# Lowest-priority rules; a tolerance file's rules apply after these, later keys winning.
+DEFAULT_RULES: tuple[dict[str, Any], ...] = (
+    {
+        "metric": "*",
+        "rtol": 0.05,
+        "atol": 1e-3,
+        "confidence": 0.95,
+        "gate": True,
+        "statistical": True,
+    },
+    # FID-like distances: unbounded and scale-dependent, so a relative change is what matters.
+    {"metric": "*fid*", "rtol": 0.10, "atol": 0.1},
+    {"metric": "kid*", "rtol": 0.25, "atol": 1e-3},  # small values, noisy subset estimate
+    # Accuracy-like fractions in [0, 1]: two points either way, whatever the level.
+    {"metric": "*acc*", "rtol": 0.0, "atol": 0.02},
+    {"metric": "top*", "rtol": 0.0, "atol": 0.02},
+    {"metric": "lpips*", "rtol": 0.10, "atol": 0.005},
+    *({"metric": name, "gate": False} for name in PROFILE_METRICS),
+)
+
+Group = tuple[str, str, str, str, str, str]  # in PATTERN_KEYS order
+Version = tuple[str, str]  # (protocol, preset): one reference may hold several presets
+
+
+def group_of(rec: Record) -> Group:
+    return (rec.protocol, rec.preset, rec.baseline, rec.metric, rec.variant, rec.extractor or "")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+    confidence: float
+    gate: bool
+    statistical: bool
+
+
+def load_rules(path: Path | None) -> list[dict[str, Any]]:
+    """Default rules followed by the tolerance file's (JSON or TOML, by extension)."""
+    rules = [dict(r) for r in DEFAULT_RULES]
+    if path is None:
+        return rules
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"tolerance file {path} does not exist; fix --tolerance-file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            try:
+                import tomllib
+            except ImportError as exc:  # Python 3.10
+                raise UserError(
+                    f"tolerance file {path}: TOML needs Python 3.11+; write it as .json instead"
+                ) from exc
+            data = tomllib.loads(text)
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise UserError(f"tolerance file {path}: name it .json or .toml")
+    except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError
+        raise UserError(f"tolerance file {path} does not parse: {exc}") from exc
+    if not isinstance(data, dict) or set(data) != {"rules"} or not isinstance(data["rules"], list):
+        raise UserError(
+            f"tolerance file {path}: expected one top-level list 'rules' "
+            '(JSON {"rules": [...]}, TOML [[rules]])'
+        )
+    for i, rule in enumerate(data["rules"], 1):
+        rules.append(_check_rule(path, i, rule))
+    return rules
+
+
+def _check_rule(path: Path, i: int, rule: Any) -> dict[str, Any]:
+    where = f"tolerance file {path}: rule {i}"
+    if not isinstance(rule, dict):
+        raise UserError(f"{where} is not a table/object")
+    for key, value in rule.items():
+        if key in PATTERN_KEYS:
+            if not isinstance(value, str):
+                raise UserError(f"{where}: '{key}' must be a glob string like \"fid*\"")
+        elif key in SETTING_TYPES:
+            types = SETTING_TYPES[key]
+            if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+                raise UserError(f"{where}: '{key}' must be {types[0].__name__}, not {value!r}")
+            if key in ("rtol", "atol") and value < 0:
+                raise UserError(f"{where}: '{key}' must be >= 0")
+            if key == "confidence" and not 0 < value < 1:
+                raise UserError(f"{where}: 'confidence' must be in (0, 1), e.g. 0.95")
+        else:
+            allowed = ", ".join(PATTERN_KEYS + tuple(SETTING_TYPES))
+            raise UserError(f"{where}: unknown key '{key}'; allowed: {allowed}")
+    return rule
+
+
+def tolerance_for(rules: Sequence[dict[str, Any]], group: Group) -> Tolerance:
+    """Apply every rule whose patterns all match, in order; later rules override key by key."""
+    settings: dict[str, Any] = {}
+    for rule in rules:
+        if all(
+            fnmatch.fnmatchcase(val, rule.get(key, "*")) for key, val in zip(PATTERN_KEYS, group)
+        ):
+            settings.update({k: v for k, v in rule.items() if k in SETTING_TYPES})
+    return Tolerance(**settings)
+
+
+@dataclass
+class Side:
+    """One results folder, indexed: per metric group and per cell, every seed's record."""
+
+    root: Path
+    hashes: dict[Version, str] = field(default_factory=dict)  # each (protocol, preset)'s hash
+    metrics: dict[Group, list[Record]] = field(default_factory=lambda: defaultdict(list))
+    cells: dict[tuple[str, str, str, int], Record] = field(default_factory=dict)
+    files: list[tuple[Path, Record]] = field(default_factory=list)
+
+    def only_presets(self, presets: set[str]) -> Side:
+        """The part a run of these presets is held to (a smoke run is not missing quick)."""
+        side = Side(self.root)
+        side.hashes = {v: h for v, h in self.hashes.items() if v[1] in presets}
+        side.metrics.update({g: r for g, r in self.metrics.items() if g[1] in presets})
+        side.cells = {k: r for k, r in self.cells.items() if k[1] in presets}
+        side.files = [(p, r) for p, r in self.files if r.preset in presets]
+        return side
+
+
+def load_side(root: Path, label: str, *, allow_empty: bool = False) -> Side:
+    """Read every record under ``root/records``; refuse what cannot be gated."""
+    root = Path(root)
+    base = root / "records"
+    if not base.is_dir():
+        if (root / ".records.old").is_dir():
+            raise UserError(
+                f"{label} {root} has .records.old but no records/: an --update was "
+                "interrupted; rename .records.old back to records or rerun --update"
+            )
+        if allow_empty:
+            return Side(root)
+        if not root.exists():
+            raise UserError(
+                f"{label} folder {root} does not exist; fix --{label} "
+                "(create a reference with `python -m benchmark regress --update`)"
+            )
+        raise UserError(
+            f"{label} folder {root} has no records/ folder; point --{label} at a "
+            "folder written by run_all.py (it contains records/)"
+        )
+    side = Side(root)
+    seen: dict[Version, set[str]] = defaultdict(set)
+    for path in sorted(base.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(base).parts):
+            continue
+        rec = records.read(path)
+        side.files.append((path, rec))
+        seen[(rec.protocol, rec.preset)].add(rec.protocol_hash)
+        if rec.metric == CELL:
+            side.cells[(rec.protocol, rec.preset, rec.baseline, rec.seed)] = rec
+        else:
+            side.metrics[group_of(rec)].append(rec)
+    if not side.files and not allow_empty:
+        raise UserError(
+            f"{label} folder {root} holds no records under records/; "
+            f"run `python run_all.py` (or fix --{label})"
+        )
+    for (name, preset), hashes in seen.items():
+        if len(hashes) > 1:
+            listed = ", ".join(sorted(hashes))
+            raise UserError(
+                f"{label} {root} holds protocol {name} (preset {preset or 'none'}) at hashes "
+                f"{listed}; gate one version: delete the stale {base}/{name}-<hash> folders"
+            )
+        side.hashes[(name, preset)] = hashes.pop()
+    return side
+
+
+def check_comparable(current: Side, reference: Side) -> None:
+    for version in sorted(set(current.hashes) & set(reference.hashes)):
+        name, a, b = version[0], current.hashes[version], reference.hashes[version]
+        if a != b:
+            raise UserError(
+                f"not comparable: protocol {name} hash {a} != {b}; rerun with the "
+                "reference's protocol version or --update the reference"
+            )
+    configs = {group_of(r)[:3]: r.config for _, r in reference.files if r.config}
+    for _, rec in current.files:
+        ref_config = configs.get(group_of(rec)[:3])
+        if rec.config and ref_config and rec.config != ref_config:
+            raise UserError(
+                f"not comparable: baseline {rec.baseline} on {rec.protocol} ran with "
+                f"config {rec.config} but the reference with {ref_config}; rerun "
+                "with the reference's config or --update the reference"
+            )
+
+
+@dataclass
+class Row:
+    group: Group
+    verdict: str
+    failing: bool
+    reference: str = ""
+    current: str = ""
+    delta: str = ""
+    tolerance: str = ""
+    direction: str = ""
+
+
+ORDER = (
+    "REGRESSED",
+    "FAILED",
+    "MISSING",
+    "CELL FAILED",
+    "improved",
+    "new",
+    "fixed",
+    "within tolerance",
+    "still failing",
+)
+
+
+@dataclass
+class Comparison:
+    rows: list[Row]
+    unchanged: int
+    not_gated: int
+
+    @property
+    def failed(self) -> bool:
+        return any(r.failing for r in self.rows)
+
+
+def _ok_values(recs: Iterable[Record]) -> list[float]:
+    return [
+        float(r.value)
+        for r in recs
+        if r.status == "ok" and r.value is not None and math.isfinite(r.value)
+    ]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _describe(values: Sequence[float]) -> str:
+    if len(values) == 1:
+        return _fmt(values[0])
+    return f"{_fmt(stats.mean(values))} ± {_fmt(stats.std(values))} ({len(values)} seeds)"
+
+
+def seed_margin(ref: Sequence[float], cur: Sequence[float], confidence: float) -> float | None:
+    """Two-sided ``confidence`` bound on |mean(cur) - mean(ref)| under "nothing changed".
+
+    Pooled two-sample t interval; with one current seed the reference's spread stands in for
+    it, which makes this the reference mean's t CI widened by the current run's own noise.
+    """
+    n, m = len(ref), len(cur)
+    if n < 2:
+        return None
+    s_ref = stats.std(ref)
+    if m >= 2:
+        df = n + m - 2
+        s = math.sqrt(((n - 1) * s_ref**2 + (m - 1) * stats.std(cur) ** 2) / df)
+    else:
+        df, s = n - 1, s_ref
+    return float(sps.t.ppf((1 + confidence) / 2, df)) * s * math.sqrt(1 / n + 1 / m)
+
+
+def _compare_metric(
+    group: Group, tol: Tolerance, ref: list[Record], cur: list[Record]
+) -> Row | None:
+    """The verdict on one metric group; None when both sides' means are identical."""
+    ref_vals, cur_vals = _ok_values(ref), _ok_values(cur)
+    direction = (ref or cur)[0].direction  # the reference defines the gate
+    row = Row(group, "", False, direction=direction)
+    if not ref_vals:  # nothing to hold the run to: list what it did, never fail
+        row.reference = _reason(ref) if ref else ""
+        if cur_vals:
+            row.verdict = "fixed" if ref else "new"
+            row.current = _describe(cur_vals)
+        else:
+            row.verdict = "still failing" if ref else "new"
+            row.current = _reason(cur) if cur else "no record"
+        return row
+    row.reference = _describe(ref_vals)
+    if not cur_vals:
+        row.failing = True
+        row.verdict = "FAILED" if cur else "MISSING"
+        row.current = _reason(cur) if cur else "no record"
+        return row
+    ref_mean, cur_mean = stats.mean(ref_vals), stats.mean(cur_vals)
+    if cur_mean == ref_mean:
+        return None
+    row.current = _describe(cur_vals)
+    delta = cur_mean - ref_mean
+    rel = f" ({delta / abs(ref_mean):+.1%})" if ref_mean else ""
+    row.delta = f"{delta:+.4g}{rel}"
+    floor = max(tol.atol, tol.rtol * abs(ref_mean))
+    margin, why = floor, (f"{tol.rtol * 100:g}% of ref" if floor > tol.atol else "abs")
+    stat = seed_margin(ref_vals, cur_vals, tol.confidence) if tol.statistical else None
+    if stat is not None and stat > floor:
+        margin, why = stat, f"{tol.confidence:.0%} CI, seeds {len(ref_vals)}/{len(cur_vals)}"
+    row.tolerance = f"{_fmt(margin)} ({why})"
+    worse = delta if direction == "lower" else -delta
+    if worse > margin:
+        row.verdict, row.failing = "REGRESSED", True
+    elif -worse > margin:
+        row.verdict = "improved"
+    else:
+        row.verdict = "within tolerance"
+    return row
+
+
+def _reason(recs: Sequence[Record]) -> str:
+    bad = [r for r in recs if r.status != "ok" or r.value is None]
+    first = bad[0] if bad else recs[0]
+    return f"{first.status}: {first.reason or 'no value'}"
+
+
+def _missing_because(current: Side, group: Group) -> str:
+    """Point a missing metric at its cell's failure, where a cell of that pair failed."""
+    for (*pair, seed), cell in sorted(current.cells.items()):
+        if tuple(pair) == group[:3] and cell.status != "ok":
+            return f"no record; cell seed{seed} {cell.status}: {cell.reason or 'no reason'}"
+    return "no record"
+
+
+def compare(current: Side, reference: Side, rules: Sequence[dict[str, Any]]) -> Comparison:
+    rows: list[Row] = []
+    unchanged = not_gated = 0
+    for group in sorted(set(current.metrics) | set(reference.metrics)):
+        tol = tolerance_for(rules, group)
+        if not tol.gate:
+            not_gated += 1
+            continue
+        row = _compare_metric(
+            group, tol, reference.metrics.get(group, []), current.metrics.get(group, [])
+        )
+        if row is None:
+            unchanged += 1
+            continue
+        if row.verdict == "MISSING":
+            row.current = _missing_because(current, group)
+        rows.append(row)
+    for key in sorted(set(current.cells) & set(reference.cells)):
+        ref_cell, cur_cell = reference.cells[key], current.cells[key]
+        if ref_cell.status == cur_cell.status:
+            continue
+        protocol, preset, baseline, seed = key
+        group = (protocol, preset, baseline, f"cell seed{seed}", "", "")
+        failing = ref_cell.status == "ok"
+        verdict = (
+            "CELL FAILED" if failing else ("fixed" if cur_cell.status == "ok" else "still failing")
+        )
+        rows.append(
+            Row(
+                group,
+                verdict,
+                failing,
+                reference=ref_cell.status,
+                current=f"{cur_cell.status}: {cur_cell.reason or ''}".rstrip(": "),
+            )
+        )
+    rows.sort(key=lambda r: (ORDER.index(r.verdict), r.group))
+    return Comparison(rows, unchanged, not_gated)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _version(version: Version, phash: str) -> str:
+    name, preset = version
+    return f"{name}" + (f" ({preset})" if preset else "") + f"@{phash}"
+
+
+def render_markdown(
+    cmp: Comparison, current: Side, reference: Side, *, accepted: bool = False
+) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for row in cmp.rows:
+        counts[row.verdict] += 1
+    head = "FAILED" if cmp.failed else "passed"
+    head += " (accepted by --update)" if accepted and cmp.failed else ""
+    parts = [f"{counts[v]} {v.lower()}" for v in ORDER if counts[v]]
+    parts += [f"{cmp.unchanged} unchanged"] if cmp.unchanged else []
+    parts += [f"{cmp.not_gated} not gated"] if cmp.not_gated else []
+    lines = [f"**Benchmark gate {head}**: " + (", ".join(parts) or "nothing to compare") + ".", ""]
+    if cmp.rows:
+        lines += [
+            "| protocol | baseline | metric | reference | current | delta | tolerance | verdict |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in cmp.rows:
+            protocol, preset, baseline, metric, variant, extractor = r.group
+            arrow = {"lower": " ↓", "higher": " ↑"}.get(r.direction, "")
+            label = metric + arrow + (f" [{variant}]" if variant else "")
+            label += f" ({extractor})" if extractor else ""
+            verdict = f"**{r.verdict}**" if r.failing else r.verdict
+            cells = (
+                protocol + (f" ({preset})" if preset else ""),
+                baseline,
+                label,
+                r.reference,
+                r.current,
+                r.delta,
+                r.tolerance,
+                verdict,
+            )
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("")
+    versions = ", ".join(_version(v, h) for v, h in sorted(reference.hashes.items()))
+    lines.append(
+        f"Reference `{reference.root}` ({versions or 'empty'}) vs `{current.root}`; "
+        "↓/↑: lower/higher is better."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def update_reference(current: Side, reference: Side, rules: Sequence[dict[str, Any]]) -> int:
+    """Make the current gated records the reference for their protocols; returns records written.
+
+    Protocols (and presets of a protocol) the current run did not produce keep their reference. The new ``records/`` is
+    built in a temp folder beside it and swapped in with two renames, so a reader sees the old
+    or the new reference, and an interruption leaves ``.records.old`` to recover from.
+    """
+    reference_root = reference.root
+    reference_root.mkdir(parents=True, exist_ok=True)
+    target = reference_root / "records"
+    tmp = Path(tempfile.mkdtemp(dir=reference_root, prefix=".records.new-"))
+    try:
+        kept = [
+            (path, reference)
+            for path, rec in reference.files
+            if (rec.protocol, rec.preset) not in current.hashes
+        ]
+        fresh = [
+            (path, current)
+            for path, rec in current.files
+            if rec.metric == CELL or tolerance_for(rules, group_of(rec)).gate
+        ]
+        for path, side in kept + fresh:
+            dest = tmp / path.relative_to(side.root / "records")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+        written = len(fresh)
+        old = reference_root / ".records.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    rules = load_rules(args.tolerance_file)
+    current = load_side(args.results, "results")
+    everything = load_side(args.reference, "reference", allow_empty=args.update)
+    presets = {preset for _, preset in current.hashes}
+    reference = everything.only_presets(presets)
+    if not args.update and not reference.files:
+        listed = ", ".join(sorted(p or "none" for p in presets))
+        raise UserError(
+            f"reference {everything.root} has no records of preset {listed}; create them with "
+            "`python -m benchmark regress --update` after a run of that preset"
+        )
+    if not args.update:
+        check_comparable(current, reference)
+    cmp = compare(current, reference, rules)
+    text = render_markdown(cmp, current, reference, accepted=args.update)
+    if args.markdown:
+        records.atomic_write_text(Path(args.markdown), text)
+    sys.stdout.write(text)
+    if not args.update:
+        return 1 if cmp.failed else 0
+    written = update_reference(current, everything, rules)
+    changes = [
+        f"{_version(v, reference.hashes.get(v, 'new'))} -> {h}"
+        for v, h in sorted(current.hashes.items())
+        if reference.hashes.get(v) != h
+    ]
+    print(
+        f"reference updated: {written} records written to {Path(args.reference) / 'records'}"
+        + (f"; protocol versions changed: {', '.join(changes)}" if changes else "")
+        + "; commit that folder to make it the gate's reference"
+    )
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "regress",
+        help="CI gate: compare results with the reference; exit 1 on a regression",
+        description="Compare every (protocol, preset, baseline, metric, variant, extractor) with the "
+        "reference. Exit 0: nothing regressed; 1: something did; 2: not comparable.",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results/latest"),
+        help="results folder containing records/ (default: results/latest, where run_all.py writes)",
+    )
+    p.add_argument(
+        "--reference",
+        type=Path,
+        default=Path("results/reference"),
+        help="reference folder containing records/ (default: results/reference)",
+    )
+    p.add_argument(
+        "--tolerance-file",
+        type=Path,
+        default=None,
+        help="JSON or TOML file of tolerance rules (see docs/regress.md)",
+    )
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="make the current gated records the reference (deliberately)",
+    )
+    p.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="also write the Markdown report to this file (e.g. a PR comment)",
+    )
+    p.set_defaults(func=run)
