@@ -10,6 +10,7 @@ order and the same test inputs, so the pairing removes that shared noise).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -141,15 +142,17 @@ def paired_test(
     elif np.all(diff == 0):
         note = "identical on every shared seed"
     else:
-        if np.all(diff == diff[0]):
+        if np.ptp(diff) <= 1e-9 * np.abs(diff).max():
             note = "the difference is the same on every seed (zero variance): p is degenerate"
-        t_stat = float(sps.ttest_rel(xa, xb).statistic)
-        t_two = float(sps.ttest_rel(xa, xb).pvalue)
-        t_better = float(sps.ttest_rel(xa, xb, alternative=better_alt).pvalue)
-        t_worse = float(sps.ttest_rel(xa, xb, alternative=worse_alt).pvalue)
-        if len(seeds) >= WILCOXON_MIN_N:
-            w_two = float(sps.wilcoxon(xa, xb).pvalue)
-            w_better = float(sps.wilcoxon(xa, xb, alternative=better_alt).pvalue)
+        with warnings.catch_warnings():  # scipy warns on near-constant differences; noted above
+            warnings.simplefilter("ignore", RuntimeWarning)
+            two = sps.ttest_rel(xa, xb)
+            t_stat, t_two = float(two.statistic), float(two.pvalue)
+            t_better = float(sps.ttest_rel(xa, xb, alternative=better_alt).pvalue)
+            t_worse = float(sps.ttest_rel(xa, xb, alternative=worse_alt).pvalue)
+            if len(seeds) >= WILCOXON_MIN_N:
+                w_two = float(sps.wilcoxon(xa, xb).pvalue)
+                w_better = float(sps.wilcoxon(xa, xb, alternative=better_alt).pvalue)
     return PairedResult(
         a=a,
         b=b,

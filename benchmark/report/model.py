@@ -1,0 +1,403 @@
+"""Records on disk -> the tables every report format renders (HTML, Markdown, LaTeX, plots).
+
+Everything a report shows is derived here, once, from the record files alone, so the HTML page,
+the Markdown, the LaTeX and the CSV can never disagree. Two rules carry the suite's promise:
+records with different protocol hashes never share a table, and a column is one (metric,
+variant, feature extractor): "FID (inception-v3-compat)" and "FID (protocol:afhq@...)" are
+different numbers and are never averaged together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark import records as rec_io
+from benchmark import stats
+from benchmark.errors import UserError
+from benchmark.records import CELL, Record
+
+# written by benchmark.profiling into the same cells as the metric records
+PROFILE_METRICS = ("latency_ms", "throughput", "peak_memory_mb", "params", "flops", "kernels")
+SPEED_VARIANT = "bs=1"  # the leaderboard's speed column: latency of one image
+# provenance keys that differ on every record and say nothing about comparability
+VOLATILE_PROVENANCE = ("written_at", "wall_time_s")
+DISPLAY_NAMES = {
+    "fid": "FID",
+    "kid": "KID",
+    "is": "IS",
+    "cis": "CIS",
+    "lpips": "LPIPS",
+    "mfid": "mFID",
+    "dipd": "DIPD",
+}
+
+
+def oracle_names() -> frozenset[str]:
+    """Baselines that bracket a metric (copy input, real image, ground truth): shown, never
+    marked best. Read from the oracles module so a new oracle needs no edit here."""
+    from baselines import oracles
+    from baselines.base import Translator
+
+    return frozenset(
+        obj.name
+        for obj in vars(oracles).values()
+        if isinstance(obj, type) and issubclass(obj, Translator) and obj.name
+    )
+
+
+@dataclass(frozen=True)
+class Column:
+    metric: str
+    variant: str
+    extractor: str | None
+    direction: str  # "lower" or "higher"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.metric, self.variant, self.extractor or "")
+
+    @property
+    def name(self) -> str:
+        """Metric and variant, without the extractor: "FID latent", "Top-1 k=5"."""
+        base = DISPLAY_NAMES.get(self.metric.lower(), self.metric)
+        return f"{base} {self.variant}" if self.variant else base
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.extractor})" if self.extractor else self.name
+
+    @property
+    def arrow(self) -> str:
+        return "↓" if self.direction == "lower" else "↑"
+
+
+@dataclass
+class Cell:
+    """One baseline's number in one column, over its seeds."""
+
+    by_seed: dict[int, float] = field(default_factory=dict)
+    failures: dict[int, str] = field(default_factory=dict)  # seed -> reason
+    skipped_seeds: set[int] = field(default_factory=set)  # deliberate skips, not errors
+    best: bool = False
+
+    @property
+    def summary(self) -> stats.Summary | None:
+        if not self.by_seed:
+            return None
+        return stats.summarize([self.by_seed[s] for s in sorted(self.by_seed)])
+
+    @property
+    def status(self) -> str:
+        """ok | partial (some seeds failed) | failed | skipped | missing."""
+        if self.by_seed:
+            return "partial" if self.failures else "ok"
+        if self.failures:
+            return "skipped" if set(self.failures) <= self.skipped_seeds else "failed"
+        return "missing"
+
+    @property
+    def reason(self) -> str:
+        """The distinct failure reasons, seeds named, in one line."""
+        by_reason: dict[str, list[int]] = defaultdict(list)
+        for seed in sorted(self.failures):
+            by_reason[self.failures[seed]].append(seed)
+        return "; ".join(
+            f"{msg} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
+            for msg, seeds in by_reason.items()
+        )
+
+
+@dataclass
+class Row:
+    baseline: str
+    oracle: bool
+    cells: dict[tuple[str, str, str], Cell]
+    speed: Cell  # latency at batch size 1 (ms), from profile records
+    cell_failures: dict[int, str]  # seed -> reason, from the "_cell" status records
+
+
+@dataclass
+class Table:
+    """One protocol version: baselines x columns, plus what the numbers rest on."""
+
+    protocol: str
+    protocol_hash: str
+    current: bool  # False: an older version of the protocol, kept but labelled
+    current_hash: str
+    synthetic: bool | None
+    columns: list[Column]
+    rows: list[Row]
+    records: list[Record]
+    last_written: str
+
+    @property
+    def slug(self) -> str:
+        return f"{self.protocol}-{self.protocol_hash}"
+
+    @property
+    def title(self) -> str:
+        data = {True: " [synthetic data]", False: "", None: ""}[self.synthetic]
+        old = "" if self.current else f" [older version; current is {self.current_hash}]"
+        return f"{self.protocol} @ {self.protocol_hash}{data}{old}"
+
+    def column_provenance(self, col: Column) -> dict[str, list[str]]:
+        recs = [
+            r
+            for r in self.records
+            if (r.metric, r.variant, r.extractor or "") == col.key and r.status == "ok"
+        ]
+        return distinct_provenance(recs)
+
+    def provenance(self) -> dict[str, list[str]]:
+        """Every provenance field with its distinct values across the table's records; more
+        than one value (two code revisions, two dataset fingerprints) is worth seeing."""
+        return distinct_provenance([r for r in self.records if r.metric not in PROFILE_METRICS])
+
+    def wall_time_s(self) -> float:
+        total = 0.0
+        for r in self.records:
+            if r.metric == CELL:
+                total += _as_float(r.provenance.get("wall_time_s")) or 0.0
+        return total
+
+
+@dataclass
+class Results:
+    root: Path
+    records: list[Record]
+    tables: list[Table]
+    profiles: dict[str, dict[str, list[Record]]]  # baseline -> table slug -> profile records
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys; lists become JSON text so every value fits a CSV cell."""
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for k in sorted(data, key=str):
+            out.update(flatten(data[k], f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(data, list | tuple):
+        out[prefix] = json.dumps(data, default=str)
+    else:
+        out[prefix] = data
+    return out
+
+
+def distinct_provenance(recs: Iterable[Record]) -> dict[str, list[str]]:
+    seen: dict[str, set[str]] = defaultdict(set)
+    for r in recs:
+        for k, v in flatten(r.provenance).items():
+            if k.split(".")[-1] in VOLATILE_PROVENANCE:
+                continue
+            seen[k].add(str(v))
+    return {k: sorted(seen[k]) for k in sorted(seen)}
+
+
+def _si(x: float) -> tuple[float, str]:
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M")):
+        if abs(x) >= scale:
+            return scale, suffix
+    return 1.0, ""
+
+
+def fmt_number(x: float | None, digits: int = 4) -> str:
+    """About ``digits`` significant figures without exponents: 223.9, 16.18, 0.4501."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    scale, suffix = _si(x)
+    if suffix:  # params, FLOPs
+        return f"{fmt_number(x / scale, digits)}{suffix}"
+    if abs(x) < 1e-4:
+        return f"{x:.{digits - 1}e}"
+    decimals = max(0, min(6, digits - 1 - math.floor(math.log10(abs(x)))))
+    return f"{x:.{decimals}f}"
+
+
+def fmt_mean_std(s: stats.Summary) -> tuple[str, str]:
+    """Mean and std at the mean's precision; the std is "" for a single seed."""
+    mean = fmt_number(s.mean)
+    if s.n < 2 or not math.isfinite(s.std):
+        return mean, ""
+    scale, suffix = _si(s.mean)
+    if suffix:  # "53.50M ± 0.7071M"
+        return mean, f"{fmt_number(s.std / scale)}{suffix}"
+    if "e" in mean:
+        return mean, fmt_number(s.std)
+    decimals = len(mean.split(".")[1]) if "." in mean else 0
+    return mean, f"{s.std:.{decimals}f}"
+
+
+def _as_float(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def _check(rec: Record, path: Path) -> Record:
+    problems = []
+    for name in ("protocol", "protocol_hash", "baseline", "metric"):
+        if not isinstance(getattr(rec, name), str) or not getattr(rec, name):
+            problems.append(f"'{name}' missing or not text")
+    if isinstance(rec.seed, bool) or not isinstance(rec.seed, int):
+        problems.append("'seed' is not an integer")
+    if rec.value is not None and _as_float(rec.value) is None:
+        problems.append(f"'value' {rec.value!r} is not a finite number")
+    if rec.direction not in ("lower", "higher"):
+        problems.append(f"'direction' {rec.direction!r} is not lower/higher")
+    if not isinstance(rec.provenance, dict) or not isinstance(rec.extra, dict):
+        problems.append("'provenance'/'extra' is not an object")
+    if problems:
+        raise UserError(f"corrupt record {path}: {', '.join(problems)}; delete it and rerun")
+    return rec
+
+
+def load_records(results_dir: Path) -> list[Record]:
+    """Every record under ``results_dir/records``; a missing or empty folder or a corrupt
+    record is a one-line UserError naming the path."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise UserError(f"results folder {root} does not exist; run `python run_all.py` first")
+    base = root / "records"
+    if not base.is_dir():
+        raise UserError(
+            f"{root} has no records/ folder; pass the folder run_all.py wrote (RESULTS_DIR)"
+        )
+    out = []
+    for path in sorted(base.rglob("*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            rec = rec_io.read(path)
+        except AttributeError as exc:  # valid JSON that is not an object
+            raise UserError(
+                f"corrupt record {path}: not a JSON object; delete it and rerun"
+            ) from exc
+        out.append(_check(rec, path))
+    if not out:
+        raise UserError(f"no records under {base}; run `python run_all.py` first")
+    return out
+
+
+def _majority(values: Iterable[str]) -> str:
+    return Counter(values).most_common(1)[0][0]
+
+
+def _build_table(
+    protocol: str,
+    phash: str,
+    recs: list[Record],
+    current_hash: str,
+    oracles: frozenset[str],
+) -> Table:
+    metric_recs = [r for r in recs if r.metric != CELL and r.metric not in PROFILE_METRICS]
+    directions: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for r in metric_recs:
+        directions[(r.metric, r.variant, r.extractor or "")].append(r.direction)
+    columns = [
+        Column(m, v, e or None, _majority(directions[(m, v, e)]))
+        for (m, v, e) in sorted(directions)
+    ]
+    baselines = sorted({r.baseline for r in recs})
+    rows = []
+    for b in baselines:
+        mine = [r for r in recs if r.baseline == b]
+        cell_failures = {
+            r.seed: r.reason or "failed (no reason recorded)"
+            for r in mine
+            if r.metric == CELL and r.status != "ok"
+        }
+        cells = {c.key: Cell() for c in columns}
+        for r in mine:
+            key = (r.metric, r.variant, r.extractor or "")
+            if key not in cells:
+                continue
+            cell = cells[key]
+            if r.status == "ok" and r.value is not None:
+                cell.by_seed[r.seed] = float(r.value)
+            else:
+                cell.failures[r.seed] = r.reason or r.status
+                if r.status == "skipped":
+                    cell.skipped_seeds.add(r.seed)
+        for cell in cells.values():
+            for seed, reason in cell_failures.items():
+                if seed not in cell.by_seed:
+                    cell.failures.setdefault(seed, reason)
+        speed = Cell()
+        for r in mine:
+            if r.metric == "latency_ms" and r.variant == SPEED_VARIANT:
+                if r.status == "ok" and r.value is not None:
+                    speed.by_seed[r.seed] = float(r.value)
+                else:
+                    speed.failures[r.seed] = r.reason or r.status
+        rows.append(Row(b, b in oracles, cells, speed, cell_failures))
+    for col in columns:
+        _mark_best([r.cells[col.key] for r in rows if not r.oracle], col.direction)
+    _mark_best([r.speed for r in rows if not r.oracle], "lower")
+    synthetic_values = {
+        r.provenance.get("dataset", {}).get("synthetic")
+        for r in recs
+        if isinstance(r.provenance.get("dataset"), dict)
+    } - {None}
+    synthetic = synthetic_values.pop() if len(synthetic_values) == 1 else None
+    return Table(
+        protocol=protocol,
+        protocol_hash=phash,
+        current=phash == current_hash,
+        current_hash=current_hash,
+        synthetic=bool(synthetic) if synthetic is not None else None,
+        columns=columns,
+        rows=rows,
+        records=recs,
+        last_written=max(str(r.provenance.get("written_at", "")) for r in recs),
+    )
+
+
+def _mark_best(cells: list[Cell], direction: str) -> None:
+    """Mark the best mean (ties all marked) when at least two baselines have a number."""
+    means = [(c, c.summary.mean) for c in cells if c.summary is not None]
+    if len(means) < 2:
+        return
+    pick = min if direction == "lower" else max
+    best = pick(m for _, m in means)
+    tol = 1e-12 * max(1.0, abs(best))
+    for c, m in means:
+        c.best = abs(m - best) <= tol
+
+
+def collect(results_dir: Path) -> Results:
+    """Load and validate every record, then group them into per-protocol-version tables."""
+    recs = load_records(results_dir)
+    oracles = oracle_names()
+    groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    for r in recs:
+        groups[(r.protocol, r.protocol_hash)].append(r)
+    # the current version of a protocol is the one written most recently
+    latest: dict[str, tuple[str, str]] = {}
+    for (proto, phash), rs in groups.items():
+        stamp = (max(str(r.provenance.get("written_at", "")) for r in rs), phash)
+        if proto not in latest or stamp > latest[proto]:
+            latest[proto] = stamp
+    tables = [
+        _build_table(proto, phash, rs, latest[proto][1], oracles)
+        for (proto, phash), rs in groups.items()
+    ]
+    tables.sort(key=lambda t: t.last_written, reverse=True)  # newest old version first
+    tables.sort(key=lambda t: (t.protocol, not t.current))
+    profiles: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for t in tables:
+        for r in t.records:
+            if r.metric in PROFILE_METRICS:
+                profiles[r.baseline][t.slug].append(r)
+    return Results(
+        root=Path(results_dir),
+        records=recs,
+        tables=tables,
+        profiles={b: dict(v) for b, v in sorted(profiles.items())},
+    )

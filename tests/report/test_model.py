@@ -1,0 +1,54 @@
+"""Number formatting, column identity and cell status: the rules every report format shares."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark import stats
+from benchmark.report.model import Cell, Column, fmt_mean_std, fmt_number
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (16.18, "16.18"),
+        (0.4501, "0.4501"),
+        (223.94, "223.9"),
+        (0.0, "0"),
+        (-3.2, "-3.200"),
+        (5.3e7, "53.00M"),
+        (9.9e10, "99.00G"),
+        (1e-9, "1.000e-09"),
+        (None, "n/a"),
+        (float("nan"), "n/a"),
+    ],
+)
+def test_fmt_number(value: float | None, text: str) -> None:
+    assert fmt_number(value) == text
+
+
+def test_fmt_mean_std_uses_the_means_precision() -> None:
+    assert fmt_mean_std(stats.summarize([16.0, 16.2, 16.4])) == ("16.20", "0.20")
+    assert fmt_mean_std(stats.summarize([0.450, 0.451, 0.449])) == ("0.4500", "0.0010")
+    assert fmt_mean_std(stats.summarize([5.3e7, 5.4e7])) == ("53.50M", "0.7071M")
+    assert fmt_mean_std(stats.summarize([7.0])) == ("7.000", "")
+
+
+def test_columns_differ_by_extractor_and_variant() -> None:
+    a = Column("fid", "latent", "inception-v3-compat", "lower")
+    b = Column("fid", "latent", "protocol:afhq@abc", "lower")
+    c = Column("fid", "reference", "inception-v3-compat", "lower")
+    assert len({a.key, b.key, c.key}) == 3
+    assert a.label == "FID latent (inception-v3-compat)"
+    assert Column("lpips", "", None, "higher").label == "LPIPS"
+    assert (a.arrow, Column("lpips", "", None, "higher").arrow) == ("↓", "↑")
+
+
+def test_cell_status() -> None:
+    assert Cell().status == "missing"
+    assert Cell(by_seed={0: 1.0}).status == "ok"
+    assert Cell(by_seed={0: 1.0}, failures={1: "oom"}).status == "partial"
+    failed = Cell(failures={0: "nan loss", 1: "nan loss", 2: "oom"})
+    assert failed.status == "failed"
+    assert failed.reason == "nan loss (seeds 0, 1); oom (seed 2)"
+    assert Cell(failures={0: "n/a"}, skipped_seeds={0}).status == "skipped"

@@ -1,0 +1,403 @@
+"""The report as a reader sees it: rendered from fixture records through the CLI, then checked
+in the DOM (tables, best marks, failed cells, images), the Markdown, LaTeX and CSV, and the
+one-line errors for bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from scipy import stats as sps
+
+import benchmark.cli
+from benchmark import stats
+from benchmark.errors import UserError
+from benchmark.report import grids, render_all
+from benchmark.report.model import fmt_number
+from tests.report import fixtures as fx
+from tests.report.dom import Node, parse
+
+
+def run_cli(argv: list[str]) -> int:
+    with pytest.MonkeyPatch.context() as mp:  # only our subcommand: others are built elsewhere
+        mp.setattr(benchmark.cli, "SUBCOMMAND_MODULES", ("benchmark.report.cli",))
+        return benchmark.cli.main(argv)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fx.make_results(tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def out(results: Path) -> Path:
+    """Rendered once through the CLI with the default --out (RESULTS_DIR/report)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert run_cli(["report", str(results)]) == 0
+    out = results / "report"
+    assert printed.getvalue().splitlines()[0] == f"leaderboard: {out / 'index.html'}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(out: Path) -> Node:
+    return parse((out / "index.html").read_text(encoding="utf-8"))
+
+
+def section(page: Node, protocol: str, phash: str) -> Node:
+    (sec,) = page.find_all("section", **{"data-protocol": protocol, "data-hash": phash})
+    return sec
+
+
+def header_labels(table: Node) -> list[str]:
+    (thead,) = table.find_all("thead")
+    return [th.text for th in thead.iter("th")]
+
+
+def row(table: Node, baseline: str) -> Node:
+    (tr,) = table.find_all("tr", **{"data-baseline": baseline})
+    return tr
+
+
+def cell(table: Node, baseline: str, header_prefix: str) -> Node:
+    """The td under the first header starting with ``header_prefix`` (colspans counted)."""
+    labels = header_labels(table)
+    index = next(i for i, h in enumerate(labels) if h.startswith(header_prefix))
+    col = 0
+    for c in (n for n in row(table, baseline).children if isinstance(n, Node)):
+        col += int(c.attrs.get("colspan", 1))
+        if col > index:
+            return c
+    raise AssertionError(f"no cell {header_prefix} for {baseline}")
+
+
+def test_one_table_per_protocol_version_and_old_versions_labelled(page: Node) -> None:
+    sections = page.find_all("section", class_="protocol")
+    assert [(s.attrs["data-protocol"], s.attrs["data-hash"]) for s in sections] == [
+        ("afhq", fx.AFHQ_HASH),
+        ("afhq", fx.AFHQ_OLD_HASH),
+        ("edges2shoes", fx.E2S_HASH),
+    ]
+    old = section(page, "afhq", fx.AFHQ_OLD_HASH)
+    assert "old" in old.classes()
+    assert "older protocol version" in old.find_all("h2")[0].text
+    assert fx.AFHQ_HASH in old.find_all("h2")[0].text
+    current = section(page, "afhq", fx.AFHQ_HASH)
+    assert "older" not in current.find_all("h2")[0].text
+    assert "synthetic data" in current.find_all("h2")[0].text
+    # the old version's munit numbers stay in its own table
+    (old_table,) = old.find_all("table", class_="leaderboard")
+    assert [
+        r.attrs["data-baseline"] for r in old_table.find_all("tr") if "data-baseline" in r.attrs
+    ] == ["munit"]
+    assert cell(old_table, "munit", "FID latent").text == "51.00 ± 1.00"
+    (table,) = current.find_all("table", class_="leaderboard")
+    assert cell(table, "munit", "FID latent").text == "41.50 ± 0.50"
+
+
+def test_extractors_and_variants_are_separate_columns_with_directions(page: Node) -> None:
+    (table,) = section(page, "afhq", fx.AFHQ_HASH).find_all("table", class_="leaderboard")
+    labels = header_labels(table)
+    assert labels == [
+        "Baseline",
+        f"FID latent ↓ {fx.EXT_COMPAT}",
+        f"FID latent ↓ {fx.EXT_PROTO}",
+        f"FID reference ↓ {fx.EXT_COMPAT}",
+        "LPIPS latent ↑",
+        "LPIPS reference ↑",
+        "Latency bs=1 (ms) ↓ profile",
+    ]
+    ths = table.find_all("th", scope="col")
+    assert [th.attrs["data-dir"] for th in ths[1:]] == ["lower"] * 3 + ["higher"] * 2 + ["lower"]
+    assert "9" * 64 in ths[1].attrs["title"]  # the extractor's weights hash on hover
+    assert "sortable" in table.classes()
+
+
+def test_cells_show_mean_std_and_bootstrap_ci_on_hover(page: Node) -> None:
+    (table,) = section(page, "afhq", fx.AFHQ_HASH).find_all("table", class_="leaderboard")
+    values = fx.AFHQ["stargan_v2"][("fid", "latent", fx.EXT_COMPAT, "lower")]
+    td = cell(table, "stargan_v2", f"FID latent ↓ {fx.EXT_COMPAT}")
+    mean, std = np.mean(values), np.std(values, ddof=1)
+    assert td.text == f"{mean:.2f} ± {std:.2f}"
+    lo, hi = stats.bootstrap_ci(values)
+    title = td.attrs["title"]
+    assert "95% bootstrap CI" in title
+    assert f"[{fmt_number(lo)}, {fmt_number(hi)}]" in title
+    assert "per seed: 16.00, 16.20, 16.40" in title
+    assert float(td.attrs["data-sort"]) == pytest.approx(mean)
+
+
+def test_best_marked_per_column_and_never_an_oracle(page: Node) -> None:
+    (afhq,) = section(page, "afhq", fx.AFHQ_HASH).find_all("table", class_="leaderboard")
+    best = {
+        label: [
+            r.attrs["data-baseline"]
+            for r in afhq.find_all("tr")
+            if "data-baseline" in r.attrs
+            and "best" in cell(afhq, r.attrs["data-baseline"], label).classes()
+        ]
+        for label in header_labels(afhq)[1:]
+    }
+    assert best == {
+        f"FID latent ↓ {fx.EXT_COMPAT}": ["stargan_v2"],
+        f"FID latent ↓ {fx.EXT_PROTO}": ["stargan_v2"],
+        f"FID reference ↓ {fx.EXT_COMPAT}": ["stargan_v2"],
+        "LPIPS latent ↑": ["munit"],
+        "LPIPS reference ↑": ["stargan_v2"],
+        "Latency bs=1 (ms) ↓ profile": [],  # only one baseline was profiled
+    }
+    (e2s,) = section(page, "edges2shoes", fx.E2S_HASH).find_all("table", class_="leaderboard")
+    # ground_truth has the lowest FID but is an oracle: pix2pix gets the mark
+    assert "best" not in cell(e2s, "ground_truth", "FID").classes()
+    assert "best" in cell(e2s, "pix2pix", "FID").classes()
+    assert "oracle" in row(e2s, "ground_truth").classes()
+
+
+def test_failed_cells_show_their_reason(page: Node) -> None:
+    (afhq,) = section(page, "afhq", fx.AFHQ_HASH).find_all("table", class_="leaderboard")
+    (td,) = [c for c in row(afhq, "drit").find_all("td") if "failed" in c.classes()]
+    assert td.attrs["colspan"] == "5"  # one merged cell across the metric columns
+    assert fx.DRIT_REASON in td.text and "seeds 0, 1, 2" in td.text
+    (e2s,) = section(page, "edges2shoes", fx.E2S_HASH).find_all("table", class_="leaderboard")
+    partial = cell(e2s, "bicyclegan", "FID")
+    assert "partial" in partial.classes()
+    assert partial.text == "64.50 ± 0.71 (2/3 seeds)"
+    assert fx.BICYCLE_REASON in partial.attrs["title"]
+
+
+def test_speed_column_and_profile_page(out: Path, page: Node) -> None:
+    (afhq,) = section(page, "afhq", fx.AFHQ_HASH).find_all("table", class_="leaderboard")
+    assert cell(afhq, "stargan_v2", "Latency").text == "12.50 ± 0.50"
+    assert cell(afhq, "munit", "Latency").text == "-"
+    (link,) = row(afhq, "stargan_v2").find_all("a")
+    prof_path = out / link.attrs["href"]
+    prof = parse(prof_path.read_text(encoding="utf-8"))
+    kinds = {t.attrs["data-kind"]: t for t in prof.find_all("table", class_="kernels")}
+    assert set(kinds) == {"cuda", "cpu"}
+    assert header_labels(kinds["cuda"])[0] == "CUDA kernel"
+    assert header_labels(kinds["cpu"])[0] == "CPU operator"
+    names = [tr.find_all("td")[0].text for tr in kinds["cuda"].find_all("tbody")[0].iter("tr")]
+    assert names == ["volta_sgemm_128x64_nn", "void at::native::elementwise_kernel<128, 2>"]
+    shares = [tr.find_all("td")[2].text for tr in kinds["cpu"].find_all("tbody")[0].iter("tr")]
+    assert shares == ["75.0%", "25.0%"]
+    traces = [a for a in prof.find_all("a") if "trace" in a.attrs["href"]]
+    assert len(traces) == 1 and (prof_path.parent / traces[0].attrs["href"]).is_file()
+    assert prof.text.count("(file not found)") == 2
+    check_images(prof, prof_path.parent, minimum=1)
+
+
+def check_images(doc: Node, base: Path, minimum: int) -> list[Path]:
+    imgs = doc.find_all("img")
+    assert len(imgs) >= minimum
+    paths = []
+    for img in imgs:
+        src = img.attrs["src"]
+        assert "://" not in src and not src.startswith(("/", "data:http"))
+        path = base / src
+        with Image.open(path) as im:
+            im.verify()  # a complete, decodable PNG
+        with Image.open(path) as im:
+            assert im.width > 50 and im.height > 50
+        paths.append(path)
+    return paths
+
+
+def test_images_present_loadable_and_no_external_urls(out: Path, page: Node) -> None:
+    paths = check_images(page, out, minimum=8)
+    assert {p.parent.name for p in paths} >= {"plots", f"afhq-{fx.AFHQ_HASH}"}
+    for node in page.iter():
+        for key in ("src", "href"):
+            value = node.attrs.get(key, "")
+            assert "://" not in value, f"external URL in <{node.tag} {key}={value}>"
+    assert not page.find_all("link") and all("src" not in s.attrs for s in page.find_all("script"))
+    assert "url(" not in (out / "index.html").read_text(encoding="utf-8")
+    assert not list(out.rglob("*.tmp")), "a temp file was left behind"
+
+
+def test_sample_grid_places_images_in_their_columns(out: Path) -> None:
+    path = out / "grids" / f"edges2shoes-{fx.E2S_HASH}" / "edges2shoes--latent.png"
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("RGB"), dtype=np.float64)
+    tile = 64  # 32 px samples are scaled up to the 64 px minimum
+    cols = ["input", "out_00", "out_01", "target"]
+    rows = 2 * 3  # 2 inputs x 3 baselines
+    assert arr.shape == (
+        grids.HEADER_H + rows * (tile + grids.GAP),
+        grids.LABEL_W + len(cols) * (tile + grids.GAP),
+        3,
+    )
+    expected = {
+        "input": (40, 40, 200),
+        "out_00": (200, 60, 40),
+        "out_01": (200, 100, 40),
+        "target": (220, 220, 220),
+    }
+    for r in range(rows):
+        for j, name in enumerate(cols):
+            y, x = grids.HEADER_H + r * (tile + grids.GAP), grids.LABEL_W + j * (tile + grids.GAP)
+            mean = arr[y : y + tile, x : x + tile].reshape(-1, 3).mean(axis=0)
+            assert np.abs(mean - expected[name]).max() < 20, (r, name, mean)
+
+
+def test_provenance_panel(page: Node) -> None:
+    sec = section(page, "afhq", fx.AFHQ_HASH)
+    (panel,) = sec.find_all("table", class_="provenance")
+    rows = {tr.find_all("th")[0].text: tr.find_all("td")[0].text for tr in panel.iter("tr")}
+    assert rows["protocol hash"] == fx.AFHQ_HASH
+    assert rows["code_revision"] == "abc123def456"
+    assert rows["dataset.fingerprint"] == "fp-afhq"
+    assert rows["extractor.weights_sha256"] == "9" * 64
+    assert fx.EXT_COMPAT in rows["extractor.name"] and fx.EXT_PROTO in rows["extractor.name"]
+    assert rows["samples.fake"] == "50" and rows["versions.torch"] == "2.14.1"
+    assert rows["device"].startswith("cpu")
+    assert "written_at" not in " ".join(rows)
+
+
+def test_markdown_leaderboard(out: Path) -> None:
+    md = (out / "leaderboard.md").read_text(encoding="utf-8")
+    assert f"## afhq @ {fx.AFHQ_HASH} [synthetic data]" in md
+    assert f"## afhq @ {fx.AFHQ_OLD_HASH} [synthetic data] [older version; current is" in md
+    (line,) = [ln for ln in md.splitlines() if ln.startswith("| stargan_v2 |")]
+    assert line.count("**") == 8  # four best cells in bold
+    assert "| **16.20 ± 0.20** |" in line
+    assert f"drit, every column: failed: {fx.DRIT_REASON} (seeds 0, 1, 2)" in md
+    assert f"bicyclegan, every column: partial: {fx.BICYCLE_REASON} (seed 2)" in md
+    header = next(ln for ln in md.splitlines() if ln.startswith("| Baseline |"))
+    assert f"FID latent ({fx.EXT_PROTO}) ↓" in header
+
+
+def test_latex_tables(out: Path) -> None:
+    tex = (out / "tables.tex").read_text(encoding="utf-8")
+    assert tex.count("\\begin{table}") == 3 == tex.count("\\end{table}")
+    assert tex.count("\\toprule") == 3 and tex.count("\\bottomrule") == 3
+    assert "\\textbf{16.20 $\\pm$ 0.20}" in tex
+    assert "stargan\\_v2 &" in tex and "stargan_v2" not in tex.replace("stargan\\_v2", "")
+    assert "\\textit{ground\\_truth}" in tex
+    body = tex.split(f"tab:edges2shoes-{fx.E2S_HASH}")[1]
+    assert body.index("pix2pix") < body.index("\\midrule\n\\textit{ground")  # oracle last
+    assert "\\textit{failed}" in tex
+    no_comments = "\n".join(ln for ln in tex.splitlines() if not ln.startswith("%"))
+    stripped = re.sub(r"\\[{}]", "", no_comments)
+    assert stripped.count("{") == stripped.count("}")
+
+
+def test_csv_is_tidy_one_row_per_record(results: Path, out: Path) -> None:
+    frame = pd.read_csv(out / "results.csv")
+    files = list((results / "records").rglob("*.json"))
+    assert len(frame) == len(files)
+    for col in (
+        "protocol_hash",
+        "baseline",
+        "seed",
+        "metric",
+        "variant",
+        "extractor",
+        "value",
+        "provenance.dataset.fingerprint",
+        "provenance.extractor.weights_sha256",
+        "provenance.code_revision",
+        "extra.p10",
+    ):
+        assert col in frame.columns
+    some = json.loads(files[0].read_text())
+    match = frame[
+        (frame.baseline == some["baseline"])
+        & (frame.seed == some["seed"])
+        & (frame.metric == some["metric"])
+        & (frame.protocol_hash == some["protocol_hash"])
+    ]
+    assert len(match) >= 1
+    fid = frame[
+        (frame.baseline == "munit") & (frame.metric == "fid") & (frame.extractor == fx.EXT_PROTO)
+    ]
+    assert sorted(fid.value) == list(fx.AFHQ["munit"][("fid", "latent", fx.EXT_PROTO, "lower")])
+    assert "extra.kernels" not in frame.columns  # lists stay in the JSON records
+
+
+def test_compare_prints_the_answer_with_p_values(results: Path, capsys) -> None:
+    rc = run_cli(
+        [
+            "report",
+            str(results),
+            "--compare",
+            "stargan_v2",
+            "munit",
+            "--protocol",
+            "afhq",
+            "--metric",
+            "fid",
+        ]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    a = np.array(fx.AFHQ["stargan_v2"][("fid", "latent", fx.EXT_COMPAT, "lower")])
+    b = np.array(fx.AFHQ["munit"][("fid", "latent", fx.EXT_COMPAT, "lower")])
+    p = sps.ttest_rel(a, b, alternative="less").pvalue
+    (line,) = [
+        ln for ln in text.splitlines() if ln.strip().startswith(f"FID latent ({fx.EXT_COMPAT})")
+    ]
+    assert "YES, stargan_v2 is better than munit" in line and f"={p:.3g}" in line
+    assert "LPIPS" not in text  # --metric fid only
+    assert fx.AFHQ_OLD_HASH not in text  # stargan_v2 is not in the old version
+    assert text.splitlines()[-1].startswith("summary: stargan_v2 better in 3, worse in 0")
+
+
+def test_compare_errors(results: Path, capsys) -> None:
+    assert run_cli(["report", str(results), "--compare", "stargan_v2", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no records for baseline 'nope'" in err
+    assert run_cli(["report", str(results), "--compare", "pix2pix", "munit"]) == 2
+    assert "share no scored column" in capsys.readouterr().err
+
+
+def write_record(root: Path, text: str) -> Path:
+    path = root / "records" / "afhq-abc" / "munit" / "seed0" / "fid.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '{"protocol": "afhq", "protocol_hash": "abc", "baseline": "munit", "seed": 0, "met',
+            "unreadable record",
+        ),
+        ("[1, 2]", "not a JSON object"),
+        (
+            '{"protocol": "afhq", "protocol_hash": "abc", "baseline": "munit", "seed": 0, '
+            '"metric": "fid", "value": "twelve"}',
+            "is not a finite number",
+        ),
+        (
+            '{"protocol": "afhq", "baseline": "munit", "seed": 0, "metric": "fid"}',
+            "unreadable record",
+        ),
+    ],
+)
+def test_corrupt_record_is_one_line_exit_2(tmp_path: Path, capsys, text: str, message: str) -> None:
+    path = write_record(tmp_path, text)
+    assert run_cli(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert message in err and str(path) in err
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_missing_or_empty_results(tmp_path: Path, capsys) -> None:
+    assert run_cli(["report", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(UserError, match="no records/ folder"):
+        render_all(tmp_path, tmp_path / "out")
+    (tmp_path / "records").mkdir()
+    with pytest.raises(UserError, match="no records under"):
+        render_all(tmp_path, tmp_path / "out")
