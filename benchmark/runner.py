@@ -348,7 +348,10 @@ def run_cell(data: ProtocolData, mctx: Any, name: str, seed: int, cfg: RunConfig
             for value in metrics.evaluate(all_samples, mctx):
                 rec.write(cfg.out, to_record(value, base, **ids))
             if cfg.profile:
-                _profile_cell(model, data, cfg, cell, base, ids)
+                try:
+                    _profile_cell(model, data, cfg, cell, base, ids)
+                except (RuntimeError, OSError) as exc:  # a profiler failure is not a model's
+                    log.warning(f"profiling {name} failed: {exc}; the cell's metrics stand")
             status = rec.Record(
                 metric=rec.CELL,
                 status="ok",
@@ -395,6 +398,7 @@ def _profile_cell(model, data, cfg, cell, base, ids) -> None:
         warmup=1,
         trace_dir=trace_dir,
         results_dir=cfg.out,
+        shots=max(data.protocol.shots, default=1),
     )
     for value in values:
         rec.write(cfg.out, to_record(value, base, **ids))

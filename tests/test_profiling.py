@@ -1,0 +1,405 @@
+"""Profiling: the CPU path run for real on tiny translators, the CUDA kernel-table reading on a
+hand-written key_averages() table, FLOPs against a hand count, and the ``profile`` CLI."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import protocols
+from baselines.base import TaskSpec, Translator
+from benchmark import profiling
+from benchmark.errors import UserError
+from benchmark.profiling_parse import ROW_FIELDS, top_kernels, total_self_time_us
+
+FIXTURE = Path(__file__).parent / "fixtures" / "profiler_cuda_events.json"
+KINDS = ("paired", "unpaired", "multi_domain", "few_shot", "attributes")
+
+
+class ConvTranslator(Translator):
+    """A generator of one conv (3 -> 5, 3x3, stride 2, no bias) upsampled back, plus a
+    discriminator that translate never runs (it must not count as an inference parameter)."""
+
+    name = "test_conv"
+    supports = frozenset(KINDS)
+
+    def __init__(self, task: TaskSpec, config: str = "tiny") -> None:
+        super().__init__(task, config)
+        self.conv = nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False)
+        self.to_rgb = nn.Conv2d(5, 3, 1)
+        self.disc = nn.Conv2d(3, 1, 4)
+        self.seen: list[dict] = []
+
+    def translate(self, x, *, target=None, latent=None, reference=None):
+        self.seen.append({"target": target, "reference": reference})
+        h = torch.relu(self.conv(x))
+        return torch.tanh(self.to_rgb(nn.functional.interpolate(h, scale_factor=2)))
+
+
+class Allocating(Translator):
+    """Touches a 64 MiB buffer on every call: the CPU peak-memory reading must see it."""
+
+    name = "test_alloc"
+    supports = frozenset(KINDS)
+
+    def translate(self, x, *, target=None, latent=None, reference=None):
+        buf = torch.ones(16 * 1024 * 1024)  # float32: 64 MiB, every page written
+        return x + buf[0] - 1
+
+
+def _task(kind: str = "paired", size: int = 16) -> TaskSpec:
+    attrs = ("Male", "Young") if kind == "attributes" else ()
+    return TaskSpec(kind=kind, image_size=size, num_domains=3, attributes=attrs)
+
+
+@pytest.fixture(scope="module")
+def cpu_profile(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    model = ConvTranslator(_task())
+    values = profiling.profile_translator(
+        model,
+        _task(),
+        batch_sizes=(2, 1),
+        device="cpu",
+        repeats=3,
+        warmup=1,
+        trace_dir=root / "traces" / "cell",
+        results_dir=root,
+    )
+    return root, model, values
+
+
+def _by_key(values):
+    return {(v.metric, v.variant): v for v in values}
+
+
+# --- FLOPs and parameters -----------------------------------------------------------------
+def test_flops_of_a_single_conv_match_the_hand_count():
+    class OneConv(Translator):
+        name = "one_conv"
+        supports = frozenset({"paired"})
+
+        def __init__(self, task, config="tiny"):
+            super().__init__(task, config)
+            self.conv = nn.Conv2d(3, 5, 3, stride=2, padding=1, bias=False)
+
+        def translate(self, x, *, target=None, latent=None, reference=None):
+            return self.conv(x)
+
+    task = _task(size=8)
+    model = OneConv(task)
+    fn = profiling.make_forward(model, task, 1, torch.device("cpu"), 1)
+    flops, by_op, used, total = profiling.count_cost(model, fn)
+    # output 5 x 4 x 4 positions, each 3 * 3 * 3 multiply-adds, 2 FLOPs per multiply-add
+    assert flops == 2 * (5 * 4 * 4) * (3 * 3 * 3) == 4320
+    assert used == total == 5 * 3 * 3 * 3
+    assert by_op == {"aten.convolution": 4320}
+
+
+def test_params_count_only_what_translate_runs_and_flops_are_per_image(cpu_profile):
+    _, model, values = cpu_profile
+    v = _by_key(values)
+    gen = 5 * 3 * 3 * 3 + (3 * 5 + 3)  # conv (no bias) + 1x1 to_rgb with bias
+    disc = 3 * 4 * 4 + 1
+    assert v["params", ""].value == gen
+    assert (
+        v["params", ""].extra["total"] == gen + disc == sum(p.numel() for p in model.parameters())
+    )
+    # per image at 16 px: stride-2 conv to 8x8, then the 1x1 conv at 16x16
+    assert v["flops", ""].value == 2 * (5 * 8 * 8 * 27 + 3 * 16 * 16 * 5)
+    assert v["flops", ""].extra["per"] == "image"
+
+
+# --- the CPU path, for real ---------------------------------------------------------------
+def test_cpu_profile_has_every_metric_per_batch_size(cpu_profile):
+    _, _, values = cpu_profile
+    keys = {(v.metric, v.variant) for v in values}
+    per_bs = {
+        (m, f"bs={n}") for m in ("latency_ms", "throughput", "peak_memory_mb") for n in (1, 2)
+    }
+    assert keys == per_bs | {("params", ""), ("flops", ""), ("kernels", "bs=2")}
+    for v in values:
+        assert v.status == "ok", (v.metric, v.reason)
+        assert v.extractor is None
+        assert v.direction == ("higher" if v.metric == "throughput" else "lower")
+        assert v.provenance["device"].startswith("cpu")
+        assert v.provenance["torch"] == torch.__version__
+        assert v.provenance["cuda"] == torch.version.cuda
+
+
+def test_latency_summary_and_throughput_follow_from_the_repeats(cpu_profile):
+    _, _, values = cpu_profile
+    v = _by_key(values)
+    for bs in (1, 2):
+        lat = v["latency_ms", f"bs={bs}"]
+        e = lat.extra
+        assert e["repeats"] == 3 and e["batch_size"] == bs
+        assert 0 < e["min"] <= e["p10"] <= lat.value <= e["p90"] <= e["max"]
+        assert e["per_image_ms"] == pytest.approx(lat.value / bs)
+        assert lat.std is not None and lat.std >= 0
+        thr = v["throughput", f"bs={bs}"]
+        assert thr.value == pytest.approx(bs * 1000.0 / lat.value)
+        assert thr.extra["latency_ms"] == lat.value
+
+
+def test_latency_statistics_match_numpy(monkeypatch):
+    times = [4.0, 1.0, 3.0, 2.0, 10.0]
+    monkeypatch.setattr(profiling, "time_calls", lambda fn, device, repeats, warmup: times)
+    values = profiling.profile_translator(
+        ConvTranslator(_task()), _task(), batch_sizes=(4,), device="cpu", repeats=5
+    )
+    lat = _by_key(values)["latency_ms", "bs=4"]
+    assert lat.value == 3.0
+    assert lat.std == pytest.approx(np.std(times, ddof=1))
+    assert lat.extra["p10"] == pytest.approx(np.percentile(times, 10))
+    assert lat.extra["p90"] == pytest.approx(np.percentile(times, 90))
+    assert (lat.extra["min"], lat.extra["max"]) == (1.0, 10.0)
+    assert _by_key(values)["throughput", "bs=4"].value == pytest.approx(4 / 0.003)
+
+
+def test_cpu_kernel_table_lists_operators_per_call_without_the_annotation(cpu_profile):
+    root, _, values = cpu_profile
+    k = _by_key(values)["kernels", "bs=2"]
+    assert k.extra["kind"] == "cpu" and k.extra["batch_size"] == 2
+    assert "CPU operators" in k.provenance["note"]
+    kernels = k.extra["kernels"]
+    assert 0 < len(kernels) <= 15
+    names = [row["name"] for row in kernels]
+    assert "translate" not in names  # our record_function range is not an operator
+    assert all(row["kind"] == "cpu" for row in kernels)
+    times = [row["self_time_us"] for row in kernels]
+    assert times == sorted(times, reverse=True)
+    # calls are per translate call: one tanh, relu and upsample, two conv2d
+    calls = {row["name"]: row["calls"] for row in kernels}
+    per_call = {"aten::tanh": 1, "aten::relu": 1, "aten::upsample_nearest2d": 1, "aten::conv2d": 2}
+    assert set(per_call) & set(calls)
+    assert {n: calls[n] for n in per_call if n in calls} == {
+        n: c for n, c in per_call.items() if n in calls
+    }
+    assert any("conv" in n for n in names)
+    assert k.value * 1e3 >= sum(times) * (1 - 1e-9) > 0  # the top 15 are part of the total
+
+
+def test_chrome_trace_is_saved_relative_to_the_results_folder(cpu_profile):
+    root, _, values = cpu_profile
+    trace = _by_key(values)["kernels", "bs=2"].extra["trace"]
+    assert not Path(trace).is_absolute()
+    assert trace == "traces/cell/trace-bs2.json.gz"
+    with gzip.open(root / trace, "rt") as f:
+        events = json.load(f)["traceEvents"]
+    assert any(e.get("name") == "translate" for e in events)
+    assert not [p for p in (root / "traces" / "cell").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
+def test_cpu_peak_memory_sees_a_64_mib_buffer():
+    values = profiling.profile_translator(
+        Allocating(_task()), _task(), batch_sizes=(1,), device="cpu", repeats=1, warmup=0
+    )
+    mem = _by_key(values)["peak_memory_mb", "bs=1"]
+    assert mem.status == "ok", mem.reason
+    assert "VmHWM" in mem.provenance["memory"]
+    assert 60 <= mem.value < 200
+    assert mem.extra["peak_rss_mb"] - mem.extra["rss_before_mb"] == pytest.approx(mem.value)
+
+
+def test_peak_memory_without_proc_is_skipped_with_the_reason(monkeypatch, tmp_path):
+    monkeypatch.setattr(profiling, "_PROC_CLEAR_REFS", tmp_path / "missing" / "clear_refs")
+    values = profiling.profile_translator(
+        ConvTranslator(_task()), _task(), batch_sizes=(1,), device="cpu", repeats=1
+    )
+    mem = _by_key(values)["peak_memory_mb", "bs=1"]
+    assert (mem.status, mem.value) == ("skipped", None)
+    assert "clear_refs" in mem.reason
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_translate_gets_the_arguments_of_its_task_kind(kind):
+    task = _task(kind)
+    model = ConvTranslator(task)
+    x, kwargs = profiling.random_inputs(task, 4, torch.device("cpu"), shots=3)
+    model.translate(x, **kwargs)
+    assert x.shape == (4, 3, 16, 16) and -1 <= x.min() and x.max() <= 1
+    seen = model.seen[-1]
+    if kind in ("paired", "unpaired"):
+        assert seen["target"] == 1
+    elif kind == "multi_domain":
+        assert seen["target"].tolist() == [0, 1, 2, 0]
+    elif kind == "few_shot":
+        assert seen["reference"].shape == (4, 3, 3, 16, 16)
+    else:
+        assert seen["target"].shape == (4, 2) and set(seen["target"].unique().tolist()) <= {0, 1}
+
+
+def test_model_returns_to_its_mode():
+    model = ConvTranslator(_task()).train()
+    profiling.profile_translator(model, _task(), batch_sizes=(1,), device="cpu", repeats=1)
+    assert model.training
+    assert model.device.type == "cpu"
+
+
+# --- the CUDA kernel table, from the recorded format ------------------------------------
+def _fixture() -> dict:
+    return json.loads(FIXTURE.read_text())
+
+
+def test_fixture_rows_have_the_fields_a_live_profile_has():
+    model = ConvTranslator(_task())
+    fn = profiling.make_forward(model, _task(), 1, torch.device("cpu"), 1)
+    live, kind = profiling.profile_kernels(fn, torch.device("cpu"), steps=1)
+    assert kind == "cpu"
+    assert live and all(tuple(r) == ROW_FIELDS for r in live)
+    assert all(tuple(r) == ROW_FIELDS for r in _fixture()["events"])
+    assert {r["device_type"] for r in live} == {"DeviceType.CPU"}
+
+
+def test_cuda_table_keeps_only_kernels_ranked_by_device_self_time():
+    doc = _fixture()
+    rows, steps = doc["events"], doc["steps"]
+    kernels = top_kernels(rows, "cuda", steps)
+    assert len(kernels) == 15  # 20 device rows in the table, cut to the top 15
+    top = kernels[0]
+    # the widest cuDNN conv, not aten::cudnn_convolution (its CPU row repeats 15279.9 us of
+    # device time) and not the GPU side of the "translate" annotation (23906.7 us)
+    assert top["name"].startswith("sm90_xmma_fprop_implicit_gemm_f32f32_tf32f32_f32_nhwckrsc")
+    assert "tilesize128x128x32" in top["name"]
+    assert top == {
+        "name": top["name"],
+        "self_time_us": pytest.approx(6912.448 / 2),
+        "calls": 16.0,
+        "kind": "cuda",
+    }
+    names = [k["name"] for k in kernels]
+    assert not [n for n in names if n.startswith(("aten::", "cuda")) or n == "translate"]
+    assert names[2].startswith("void cudnn::engines_precompiled::nchwToNhwcKernel")
+    times = [k["self_time_us"] for k in kernels]
+    assert times == sorted(times, reverse=True)
+    assert times[-1] == pytest.approx(174.272 / 2)  # 15th of 20
+    assert not any("Memset" in n or "FillFunctor" in n for n in names)  # below the cut
+
+
+def test_cuda_total_is_the_sum_of_device_rows_by_an_independent_filter():
+    doc = _fixture()
+    rows, steps = doc["events"], doc["steps"]
+    by_name = [
+        r["self_device_time_total"]
+        for r in rows
+        if not r["key"].startswith(("aten::", "cuda")) and r["key"] != "translate"
+    ]
+    assert len(by_name) == 20
+    assert total_self_time_us(rows, "cuda", steps) == pytest.approx(sum(by_name) / steps)
+    # and it equals the device time the CPU-side annotation says the call launched
+    annotation = next(
+        r for r in rows if r["key"] == "translate" and r["device_type"].endswith("CPU")
+    )
+    assert sum(by_name) == pytest.approx(annotation["device_time_total"])
+
+
+def test_cpu_reading_of_the_cuda_table_ranks_host_operators():
+    doc = _fixture()
+    host = top_kernels(doc["events"], "cpu", doc["steps"])
+    assert host[0]["name"] == "cudaDeviceSynchronize" and host[0]["kind"] == "cpu"
+    assert "translate" not in [k["name"] for k in host]
+    with pytest.raises(ValueError, match="unknown kernel kind"):
+        top_kernels(doc["events"], "tpu")
+
+
+def test_cuda_profile_without_kernels_fails_instead_of_reading_zero(monkeypatch):
+    rows = [r for r in _fixture()["events"] if r["device_type"].endswith("CPU")]
+    monkeypatch.setattr(
+        profiling, "profile_kernels", lambda fn, device, steps, trace_path: (rows, "cuda")
+    )
+    v = profiling._kernels_value(lambda: None, torch.device("cpu"), 8, {}, 2, None, None)
+    assert (v.status, v.value) == ("failed", None)
+    assert "no cuda kernels" in v.reason
+
+
+# --- CLI ----------------------------------------------------------------------------------
+def _run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    profiling.register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["profile", *argv])
+    return args.func(args)
+
+
+def test_cli_profiles_a_baseline_at_the_protocol_size_and_writes_one_json(tmp_path, capsys):
+    rc = _run_cli(
+        "--baseline", "identity", "--protocol", "afhq", "--preset", "smoke",
+        "--batch-sizes", "1,2", "--device", "cpu", "--out", str(tmp_path),
+        "--repeats", "2", "--warmup", "0",
+    )  # fmt: skip
+    assert rc == 0
+    doc = json.loads((tmp_path / "afhq-identity-tiny-smoke.json").read_text())
+    protocol = protocols.get("afhq").spec(
+        image_size=32, max_inputs=6, max_outputs=3, preset="smoke"
+    )
+    assert doc["protocol_hash"] == protocol.hash
+    assert doc["task"]["kind"] == "multi_domain" and doc["task"]["image_size"] == 32
+    got = {(v["metric"], v["variant"]) for v in doc["values"]}
+    assert {("latency_ms", "bs=1"), ("latency_ms", "bs=2"), ("kernels", "bs=2")} <= got
+    trace = next(v for v in doc["values"] if v["metric"] == "kernels")["extra"]["trace"]
+    assert trace == "traces/afhq-identity-tiny-smoke/trace-bs2.json.gz"
+    assert (tmp_path / trace).is_file()
+    assert "latency_ms" in capsys.readouterr().out
+
+
+def test_cli_few_shot_passes_the_protocols_largest_shot_count(tmp_path, monkeypatch):
+    seen = {}
+    real = profiling.profile_translator
+
+    def spy(model, task, **kw):
+        seen.update(kind=task.kind, size=task.image_size, shots=kw["shots"])
+        return real(model, task, **{**kw, "repeats": 1})
+
+    monkeypatch.setattr(profiling, "profile_translator", spy)
+    rc = _run_cli(
+        "--baseline", "identity", "--protocol", "animal_faces", "--preset", "smoke",
+        "--batch-sizes", "1", "--device", "cpu", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert rc == 0
+    assert seen == {
+        "kind": "few_shot",
+        "size": 32,
+        "shots": max(protocols.get("animal_faces").paper.shots),
+    }
+
+
+@pytest.mark.parametrize("bad", ["0,8", "a", "", "1,-2"])
+def test_cli_rejects_bad_batch_sizes(bad):
+    with pytest.raises(UserError, match="--batch-sizes"):
+        profiling.parse_batch_sizes(bad)
+
+
+def test_cli_rejects_a_baseline_that_cannot_run_the_protocol(tmp_path):
+    with pytest.raises(UserError, match="cannot run multi_domain"):
+        _run_cli("--baseline", "ground_truth", "--protocol", "afhq", "--out", str(tmp_path))
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_refuses_oracles_that_need_the_dataset(tmp_path):
+    with pytest.raises(UserError, match="indexes the dataset"):
+        _run_cli("--baseline", "random_real", "--protocol", "afhq", "--out", str(tmp_path))
+
+
+def test_out_of_memory_at_one_batch_size_fails_only_that_size(monkeypatch):
+    def time_calls(fn, device, repeats, warmup):
+        if fn().shape[0] == 4:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return [1.0]
+
+    monkeypatch.setattr(profiling, "time_calls", time_calls)
+    values = profiling.profile_translator(
+        ConvTranslator(_task()), _task(), batch_sizes=(1, 4), device="cpu", repeats=1
+    )
+    v = _by_key(values)
+    assert [x.status for x in values if x.variant == "bs=4"] == ["failed"] * 3
+    assert "out of memory at batch size 4" in v["latency_ms", "bs=4"].reason
+    assert v["latency_ms", "bs=1"].status == "ok"
+    assert ("kernels", "bs=1") in v  # the kernel table falls back to the largest size that ran
