@@ -137,6 +137,11 @@ class Translator(nn.Module):
             raise UserError(f"checkpoint {path} does not exist; check the --checkpoint path")
         try:
             obj = torch.load(path, map_location="cpu", weights_only=False)
+        except ModuleNotFoundError as exc:  # a release that pickles whole modules (Fader)
+            raise UserError(
+                f"checkpoint {path} pickles classes from module '{exc.name}'; put the authors' "
+                "repository on PYTHONPATH to load it"
+            ) from exc
         except Exception as exc:  # corrupt zip, pickle error, truncated file
             raise UserError(f"cannot read checkpoint {path} ({exc}); re-download it") from exc
         if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
