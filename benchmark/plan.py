@@ -237,7 +237,6 @@ def eval_tasks(protocol: Protocol, data: ProtocolData, seed: int) -> list[EvalTa
                     real=real,
                     real_name=f"{name}:test:target_classes",
                     references=refs,
-                    extra={"real_target_class": torch.tensor([it.domain for it in real])},
                 )
             )
         return tasks

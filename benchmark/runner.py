@@ -83,7 +83,11 @@ def resolve_data(name: str, cfg: RunConfig) -> Path:
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
         try:
             protocols.get(name).synthesize(tmp, size=size, seed=0)
-            tmp.rename(path)
+            try:
+                tmp.rename(path)
+            except OSError:
+                if not path.is_dir():
+                    raise  # a run sharing this cache may have won the race: use its twin
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -261,6 +265,7 @@ def sample_task(
         target_class=task.target_class,
         real_target=data.images(task.real),
         real_target_name=task.real_name,
+        real_target_labels=torch.tensor([it.domain for it in task.real]),
         target_attrs=task.target_attrs,
         edited_attr=task.edited_attr,
         ground_truth=data.images(task.ground_truth) if task.ground_truth else None,
@@ -309,6 +314,13 @@ def to_record(value: Any, base: dict[str, Any], **ids: Any) -> rec.Record:
     )
 
 
+def _finished(status_path: Path, cfg: RunConfig) -> bool:
+    """A cell with a status record is done, unless it failed and failures are retried."""
+    if not status_path.is_file():
+        return False
+    return rec.read(status_path).status == "ok" or not cfg.retry_failed
+
+
 def run_cell(data: ProtocolData, mctx: Any, name: str, seed: int, cfg: RunConfig) -> str:
     """Run one (protocol, baseline, seed) cell; returns 'done', 'skipped', 'failed' or 'busy'."""
     from benchmark import metrics
@@ -316,10 +328,8 @@ def run_cell(data: ProtocolData, mctx: Any, name: str, seed: int, cfg: RunConfig
     protocol = data.protocol
     cell = rec.cell_dir(cfg.out, protocol.name, protocol.hash, name, seed)
     status_path = cell / f"{rec.CELL}.json"
-    if status_path.is_file():
-        prior = rec.read(status_path)
-        if prior.status == "ok" or not cfg.retry_failed:
-            return "skipped"
+    if _finished(status_path, cfg):
+        return "skipped"
     ids = {
         "protocol": protocol.name,
         "protocol_hash": protocol.hash,
@@ -334,6 +344,8 @@ def run_cell(data: ProtocolData, mctx: Any, name: str, seed: int, cfg: RunConfig
         if not mine:
             log.info(f"{protocol.name}/{name}/seed{seed}: another run is working on it; skipping")
             return "busy"
+        if _finished(status_path, cfg):  # another run finished it between check and lock
+            return "skipped"
         start = time.monotonic()
         try:
             model, info = build_models(name, data, cfg, seed, cell)

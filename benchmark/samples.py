@@ -33,6 +33,9 @@ class TaskSamples:
     input_factors: list[dict[str, Any]] | None = None  # synthetic content factors of inputs
     multimodal: bool = True  # False: the baseline is deterministic (diversity is 0 by design)
     extra: dict[str, Any] = field(default_factory=dict)
+    # (M,) class of each real_target image: FID/KID become per-class means (FUNIT's mFID) when
+    # the protocol sets param fid_per_class
+    real_target_labels: torch.Tensor | None = None
 
     @property
     def num_inputs(self) -> int:

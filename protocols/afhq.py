@@ -60,9 +60,13 @@ class AFHQ(ProtocolDef):
         tasks=tuple(f"{s}2{t}" for s, t in permutations(DOMAINS, 2)),
         num_test_inputs=0,
         outputs_per_input=10,
-        metrics=("fid", "kid", "lpips_diversity", "accuracy", "content"),
+        metrics=("fid", "kid", "is", "cis", "lpips_diversity", "accuracy", "content"),
         modes=("latent", "reference"),
-        params=(("diversity_pairs", "all"), ("fid_real", "train")),
+        params=(
+            ("diversity_pairs", "all"),
+            ("fid_real", "train"),
+            ("extractors", ("inception-v3-compat", "inception-v3-torchvision")),
+        ),
         notes="stargan-v2 metrics/eval.py: all val inputs x 10 outputs per ordered pair; FID vs "
         "target-domain train images, mean over the 6 tasks; LPIPS over 45 pairs.",
     )

@@ -12,7 +12,7 @@ import protocols
 # and update this table deliberately.
 PAPER_HASHES = {
     "edges2shoes": "65133b5704e0",
-    "afhq": "777410d77a1c",
+    "afhq": "3bb8d5f20e08",
     "animal_faces": "af5f3ce8e5aa",
     "celeba_attributes": "8ce657aaa2d8",
 }

@@ -1,0 +1,335 @@
+"""Feature extractors by id, their standard weights, and a content-addressed feature cache.
+
+Every extractor is a torch-fidelity ``FeatureExtractorBase`` taking uint8 (B, 3, H, W) images at
+their native size (it resizes itself), so our numbers and ``torch_fidelity.calculate_metrics``
+see the same pixels. One forward of an extractor over an image set returns every layer the
+metrics need (one pass, many metrics); real (reference) sets are cached on disk under a key of
+image bytes + extractor id + weights sha256 + resize policy, so scoring a second baseline
+against the same reference set runs no reference forward at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torch_fidelity
+import torchvision
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+from benchmark import device as devices
+from benchmark.errors import UserError
+from benchmark.progress import Progress
+from benchmark.provenance import sha256_file
+from protocols.base import to_uint8
+
+INCEPTION_COMPAT = "inception-v3-compat"
+INCEPTION_TORCHVISION = "inception-v3-torchvision"
+# torch-fidelity v0.4.0 feature_extractor_inceptionv3.py URL_INCEPTION_V3 (release v0.2.0)
+INCEPTION_COMPAT_FILE = "weights-inception-2015-12-05-6726825d.pth"
+# torchvision models/inception.py Inception_V3_Weights.IMAGENET1K_V1 (StarGAN v2 metrics/fid.py
+# builds inception_v3(pretrained=True), i.e. this file)
+INCEPTION_TORCHVISION_FILE = "inception_v3_google-0cc3c7bd.pth"
+# torchvision models/alexnet.py AlexNet_Weights.IMAGENET1K_V1: the trunk lpips's AlexNet loads
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+CACHE_FORMAT = 1
+
+
+class WeightsMissing(UserError):
+    """A standard weights file is not on this machine; metrics needing it are skipped."""
+
+
+def hub_checkpoints() -> Path:
+    """Where torch.hub keeps downloaded weights ($TORCH_HOME/hub/checkpoints)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def find_weights(filename: str, weights_dir: Path | None, what: str) -> Path:
+    """The weights file from ``--weights-dir`` or the torch hub cache; never downloads."""
+    candidates = ([Path(weights_dir) / filename] if weights_dir else []) + [
+        hub_checkpoints() / filename
+    ]
+    for path in candidates:
+        if path.is_file():
+            return path
+    where = f"{hub_checkpoints()}/" + (f" or {weights_dir}/" if weights_dir else "")
+    raise WeightsMissing(
+        f"{what} weights missing: put {filename} in {where} (or pass --weights-dir DIR holding it)"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    return sha256_file(path)
+
+
+def weights_sha256(path: Path) -> str:
+    st = Path(path).stat()
+    return _file_sha256(str(path), st.st_mtime_ns, st.st_size)
+
+
+def images_to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float images in [-1, 1] to the uint8 a saved PNG holds (what every extractor reads)."""
+    if images.dtype == torch.uint8:
+        return images
+    return to_uint8(images.detach().cpu())
+
+
+def content_hash(images_u8: torch.Tensor) -> str:
+    h = hashlib.sha256(f"{tuple(images_u8.shape)}".encode())
+    h.update(images_u8.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# --- torchvision Inception (StarGAN v2's FID network) -------------------------------------
+class TorchvisionInceptionExtractor(torch_fidelity.FeatureExtractorBase):
+    """torchvision's ImageNet Inception-v3, fed as StarGAN v2 ``metrics/fid.py`` feeds it:
+    [0, 1] pixels resized to 299, ImageNet mean/std, pool after Mixed_7c (2048-d); ``logits`` is
+    its 1000-way fc. ``transform_input`` never runs (StarGAN v2 calls the blocks directly)."""
+
+    MEAN = (0.485, 0.456, 0.406)
+    STD = (0.229, 0.224, 0.225)
+
+    def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+        super().__init__(name, features_list)
+        path = feature_extractor_weights_path or find_weights(
+            INCEPTION_TORCHVISION_FILE, None, "torchvision Inception-v3"
+        )
+        net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        net.AuxLogits = None
+        self.net = net.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1))
+
+    @staticmethod
+    def get_provided_features_list():
+        return "2048", "logits"
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return {"isc": "logits", "fid": "2048", "kid": "2048", "prc": "2048"}[metric]
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return (torch.rand([1, 3, 4, 4]) * 255).to(torch.uint8)
+
+    def forward(self, x):
+        n = self.net
+        x = x.float() / 255.0
+        if x.shape[-2:] != (299, 299):
+            x = F.interpolate(
+                x, size=(299, 299), mode="bilinear", align_corners=False, antialias=True
+            )
+        x = (x - self.mean) / self.std
+        for layer in (
+            n.Conv2d_1a_3x3,
+            n.Conv2d_2a_3x3,
+            n.Conv2d_2b_3x3,
+            n.maxpool1,
+            n.Conv2d_3b_1x1,
+            n.Conv2d_4a_3x3,
+            n.maxpool2,
+            n.Mixed_5b,
+            n.Mixed_5c,
+            n.Mixed_5d,
+            n.Mixed_6a,
+            n.Mixed_6b,
+            n.Mixed_6c,
+            n.Mixed_6d,
+            n.Mixed_6e,
+            n.Mixed_7a,
+            n.Mixed_7b,
+            n.Mixed_7c,
+            n.avgpool,
+        ):
+            x = layer(x)
+        pool = torch.flatten(x, 1)
+        out = {"2048": pool}
+        if "logits" in self.features_list:
+            out["logits"] = n.fc(pool)
+        return tuple(out[k] for k in self.features_list)
+
+
+_REGISTERED: set[str] = set()
+
+
+def register_once(name: str, cls: type) -> None:
+    """torch-fidelity raises on a second registration of a name; we register once per process."""
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    if name in _REGISTERED or FEATURE_EXTRACTORS_REGISTRY.get(name) is cls:
+        _REGISTERED.add(name)
+        return
+    torch_fidelity.register_feature_extractor(name, cls)
+    _REGISTERED.add(name)
+
+
+# --- the extractor handle the metrics use -------------------------------------------------
+@dataclass
+class Extractor:
+    """A built torch-fidelity extractor plus what a number made with it must record."""
+
+    id: str
+    module: torch_fidelity.FeatureExtractorBase  # built with every layer below
+    layers: dict[str, str]  # metric -> layer name: "fid" (also kid/prc) and "isc" (logits)
+    roles: dict[str, tuple[str, ...]]  # image-set role (real/fake/input) -> layers it needs
+    weights_sha256: str
+    resize: str  # how images reach the network's input size (part of the cache key)
+    device: torch.device
+    batch_size: int = 64
+    forward_images: int = 0  # images pushed through the network (tests count them)
+    forward_calls: int = 0  # image sets pushed through (one per set, however many metrics)
+
+    def provenance(self) -> dict:
+        return {"extractor": self.id, "weights_sha256": self.weights_sha256, "resize": self.resize}
+
+    @torch.no_grad()
+    def forward(self, images_u8: torch.Tensor, layers: Sequence[str], what: str = "") -> dict:
+        """Every requested layer of every image in one pass, on the CPU."""
+        self.forward_calls += 1
+        out: dict[str, list[torch.Tensor]] = {k: [] for k in layers}
+        names = list(self.module.features_list)
+        prog = Progress(len(images_u8), f"features {self.id} {what}".rstrip(), every=10.0)
+        for start in range(0, len(images_u8), self.batch_size):
+            batch = images_u8[start : start + self.batch_size].to(self.device)
+            feats = dict(zip(names, self.module(batch)))
+            for k in layers:
+                out[k].append(feats[k].float().cpu())
+            self.forward_images += len(batch)
+            prog.update(len(batch))
+        devices.synchronize(self.device)
+        return {k: torch.cat(v) for k, v in out.items()}
+
+
+def build_standard(extractor_id: str, weights_dir: Path | None, device: torch.device) -> Extractor:
+    """``inception-v3-compat`` (torch-fidelity's TF-ported FID Inception) or
+    ``inception-v3-torchvision`` (StarGAN v2's); raises WeightsMissing without the file."""
+    if extractor_id == INCEPTION_COMPAT:
+        path = find_weights(INCEPTION_COMPAT_FILE, weights_dir, "Inception (FID, torch-fidelity)")
+        module = FeatureExtractorInceptionV3(
+            extractor_id, ["2048", "logits_unbiased"], feature_extractor_weights_path=str(path)
+        )
+        layers = {"fid": "2048", "isc": "logits_unbiased"}
+        resize = "tf1-bilinear-299"  # torch-fidelity's TF1-compatible resize, (x-128)/128
+    elif extractor_id == INCEPTION_TORCHVISION:
+        path = find_weights(INCEPTION_TORCHVISION_FILE, weights_dir, "torchvision Inception-v3")
+        register_once(INCEPTION_TORCHVISION, TorchvisionInceptionExtractor)
+        module = TorchvisionInceptionExtractor(
+            extractor_id, ["2048", "logits"], feature_extractor_weights_path=str(path)
+        )
+        layers = {"fid": "2048", "isc": "logits"}
+        resize = "bilinear-antialias-299,imagenet-norm"
+    else:
+        raise UserError(
+            f"unknown extractor '{extractor_id}'; use {INCEPTION_COMPAT}, "
+            f"{INCEPTION_TORCHVISION} or protocol:NAME"
+        )
+    module = module.eval().requires_grad_(False).to(device)
+    both = (layers["fid"], layers["isc"])
+    roles = {"real": both, "fake": both, "input": both}
+    return Extractor(extractor_id, module, layers, roles, weights_sha256(path), resize, device)
+
+
+# --- the feature pass: memo per call, disk cache for reference sets -------------------------
+@dataclass
+class FeatureStore:
+    """Features of image sets, computed at most once per (extractor, set, layers).
+
+    ``persist=True`` (reference sets) also keeps them on disk under ``cache_dir/features``;
+    the key covers the image bytes, so a changed set can never reuse stale features.
+    """
+
+    cache_dir: Path | None
+    memo: dict[tuple[str, str, tuple[str, ...]], dict[str, torch.Tensor]] = field(
+        default_factory=dict
+    )
+    disk_hits: int = 0
+    _digests: dict[tuple, tuple[torch.Tensor, str]] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        """Forget in-memory sets (call per evaluate: fakes change with every baseline)."""
+        self.memo.clear()
+        self._digests.clear()
+
+    def _digest(self, images: torch.Tensor) -> tuple[torch.Tensor, str]:
+        """uint8 copy and content hash, computed once per tensor storage and version (the
+        metrics ask for the same set many times; hashing it each time would dominate)."""
+        key = (
+            images.data_ptr(),
+            tuple(images.shape),
+            images.stride(),
+            images.dtype,
+            images._version,
+        )
+        if key not in self._digests:
+            u8 = images_to_uint8(images)
+            self._digests[key] = (u8, content_hash(u8))
+        return self._digests[key]
+
+    def get(
+        self,
+        ex: Extractor,
+        images: torch.Tensor,
+        role: str,
+        what: str = "",
+    ) -> dict[str, torch.Tensor]:
+        """Features of ``images`` for their role: ``real`` sets persist on disk, ``fake`` and
+        ``input`` sets live for one evaluate call (they change with every baseline)."""
+        images_u8, digest = self._digest(images)
+        layers = ex.roles[role]
+        persist = role == "real"
+        key = (ex.id, digest, layers)
+        if key in self.memo:
+            return self.memo[key]
+        path = self._path(ex, digest, layers) if persist and self.cache_dir else None
+        feats = self._load(path) if path else None
+        if feats is None:
+            feats = ex.forward(images_u8, layers, what or role)
+            if path:
+                atomic_torch_save({"format": CACHE_FORMAT, "features": feats}, path)
+        else:
+            self.disk_hits += 1
+        self.memo[key] = feats
+        return feats
+
+    def _path(self, ex: Extractor, digest: str, layers: tuple[str, ...]) -> Path:
+        key = "\n".join([ex.id, ex.weights_sha256, ex.resize, ",".join(layers), digest])
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return Path(self.cache_dir) / "features" / f"{name}.pt"
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, torch.Tensor] | None:
+        if not path.is_file():
+            return None
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # a corrupt cache entry is recomputed, never trusted
+            return None
+        if not isinstance(obj, dict) or obj.get("format") != CACHE_FORMAT:
+            return None
+        return obj["features"]
+
+
+def atomic_torch_save(obj: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)

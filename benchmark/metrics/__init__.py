@@ -1,0 +1,322 @@
+"""The metrics engine: a registry of metric families, ``prepare`` once per protocol and
+``evaluate`` once per (baseline, seed).
+
+A family (``fid``, ``kid``, ``is``, ``cis``, ``prc``, ``lpips_diversity``, ``accuracy``,
+``paired``, ``content``) is a function registered by name that turns a group of
+``TaskSamples`` (one synthesis mode; one K for few-shot) into ``MetricValue``s. Families never run
+a network themselves: they ask ``ctx.store`` for features, which runs each extractor at most once
+per image set, so one pass serves every metric. Values averaged over tasks are the headline and
+the per-task numbers go in ``extra["per_task"]`` (StarGAN v2 reports FID as the task mean).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark import device as devices
+from benchmark.classifier import ProtocolClassifier, train_or_load
+from benchmark.errors import UserError
+from benchmark.features import (
+    INCEPTION_COMPAT,
+    Extractor,
+    FeatureStore,
+    WeightsMissing,
+    build_standard,
+)
+from benchmark.samples import TaskSamples
+from protocols.base import Protocol, ProtocolData
+
+log = logging.getLogger("benchmark")
+
+
+@dataclass
+class MetricValue:
+    metric: str
+    value: float | None
+    std: float | None = None
+    variant: str = ""  # synthesis mode and/or task: "latent", "reference", "k=5"; "" if one form
+    extractor: str | None = None  # feature extractor id; None for pixel metrics
+    direction: str = "lower"  # which way is better
+    status: str = "ok"  # ok | failed | skipped
+    reason: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """A NaN/Inf never passes as a number: it becomes a failure with its reason."""
+        if self.status == "ok" and (self.value is None or not math.isfinite(self.value)):
+            self.reason = self.reason or f"non-finite value ({self.value})"
+            self.value, self.status = None, "failed"
+
+
+DIRECTIONS = {
+    "fid": "lower",
+    "kid": "lower",
+    "is": "higher",
+    "cis": "higher",
+    "prc_precision": "higher",
+    "prc_recall": "higher",
+    "lpips_diversity": "higher",
+    "feature_diversity": "higher",
+    "accuracy_top1": "higher",
+    "accuracy_top5": "higher",
+    "l1": "lower",
+    "psnr": "higher",
+    "ssim": "higher",
+    "lpips_paired": "lower",
+    "content": "lower",
+    "content_pose": "lower",
+    "classifier_accuracy": "higher",
+}
+
+
+@dataclass
+class Family:
+    name: str
+    metrics: tuple[str, ...]  # the MetricValue names it produces (for failures and docs)
+    fn: Callable[[MetricContext, list[TaskSamples], str], list[MetricValue]]
+
+
+FAMILIES: dict[str, Family] = {}
+_MODULES = ("fidelity", "cis", "lpips_div", "accuracy", "paired", "content")
+
+
+def family(name: str, metrics: tuple[str, ...]):
+    def deco(fn):
+        if name in FAMILIES:
+            raise ValueError(f"metric family {name!r} registered twice")
+        FAMILIES[name] = Family(name, metrics, fn)
+        return fn
+
+    return deco
+
+
+def load_families() -> None:
+    for mod in _MODULES:
+        importlib.import_module(f"benchmark.metrics.{mod}")
+
+
+def value(metric: str, v: float | None, **kw: Any) -> MetricValue:
+    return MetricValue(metric, v, direction=DIRECTIONS[metric], **kw)
+
+
+def not_ok(metric: str, status: str, reason: str, **kw: Any) -> MetricValue:
+    return MetricValue(
+        metric, None, direction=DIRECTIONS[metric], status=status, reason=reason, **kw
+    )
+
+
+def over_tasks(metric: str, per_task: dict[str, float], variant: str, **kw: Any) -> MetricValue:
+    """The task mean as headline; every task's own number in ``extra['per_task']``."""
+    vals = list(per_task.values())
+    bad = [t for t, v in per_task.items() if v is None or not math.isfinite(v)]
+    extra = kw.pop("extra", {})
+    if len(per_task) > 1:
+        extra = {**extra, "per_task": per_task}
+    if bad:
+        return not_ok(
+            metric,
+            "failed",
+            f"non-finite value on task(s) {', '.join(bad)}",
+            variant=variant,
+            extra=extra,
+            **kw,
+        )
+    return value(metric, sum(vals) / len(vals), variant=variant, extra=extra, **kw)
+
+
+@dataclass
+class MetricContext:
+    """Everything metrics share over one protocol: classifier, extractors, caches, weights."""
+
+    protocol: Protocol
+    data: ProtocolData | None
+    device: torch.device
+    cache_dir: Path
+    weights_dir: Path | None
+    seed: int
+    classifier: ProtocolClassifier | None
+    extractors: list[Extractor]  # the protocol classifier first, then the standard ones
+    missing: dict[str, str]  # extractor id -> why it is not available (weights missing)
+    store: FeatureStore
+    _lpips: Any = None
+    _lpips_reason: str | None = None
+
+    @property
+    def protocol_extractor(self) -> Extractor | None:
+        return self.extractors[0] if self.classifier is not None else None
+
+    def lpips(self) -> tuple[Any, str | None]:
+        """The LPIPS AlexNet v0.1 model (built once), or None and why it is unavailable."""
+        if self._lpips is None and self._lpips_reason is None:
+            from benchmark.metrics.lpips_div import build_lpips
+
+            try:
+                self._lpips = build_lpips(self.weights_dir, self.device)
+            except WeightsMissing as exc:
+                self._lpips_reason = str(exc)
+        return self._lpips, self._lpips_reason
+
+    def classifier_report(self) -> list[MetricValue]:
+        """The protocol classifier's own accuracy on held-out real images (leaderboard row)."""
+        if self.classifier is None:
+            return []
+        rep = self.classifier.report
+        extra = {
+            k: v
+            for k, v in rep.items()
+            if k in ("per_class", "per_attribute", "pose_mae", "shape_accuracy")
+        }
+        prov = {k: v for k, v in rep.items() if k not in extra}
+        prov.update(self.protocol_extractor.provenance())
+        out = [
+            value(
+                "classifier_accuracy",
+                rep["accuracy"],
+                variant="top1",
+                extractor=self.classifier.id,
+                provenance=prov,
+                extra=extra,
+            )
+        ]
+        if "accuracy_top5" in rep:
+            out.append(
+                value(
+                    "classifier_accuracy",
+                    rep["accuracy_top5"],
+                    variant="top5",
+                    extractor=self.classifier.id,
+                    provenance=prov,
+                )
+            )
+        return out
+
+
+def prepare(
+    protocol: Protocol,
+    data: ProtocolData,
+    device: torch.device,
+    cache_dir: Path,
+    weights_dir: Path | None = None,
+    seed: int = 0,
+) -> MetricContext:
+    """Once per protocol: train-or-load the protocol classifier, find the standard weights."""
+    load_families()
+    device = devices.resolve(device)
+    unknown = [m for m in protocol.metrics if m not in FAMILIES]
+    if unknown:
+        raise UserError(
+            f"protocol {protocol.name} asks for unknown metric families {unknown}; "
+            f"known: {', '.join(FAMILIES)}"
+        )
+    clf = train_or_load(protocol, data, device, Path(cache_dir), seed=seed)
+    extractors = [clf.extractor(device)]
+    missing: dict[str, str] = {}
+    for ex_id in protocol.param("extractors", (INCEPTION_COMPAT,)):
+        try:
+            extractors.append(build_standard(ex_id, weights_dir, device))
+        except WeightsMissing as exc:
+            missing[ex_id] = str(exc)
+            log.info(f"metrics with {ex_id} will be skipped: {exc}")
+    return MetricContext(
+        protocol,
+        data,
+        device,
+        Path(cache_dir),
+        weights_dir,
+        seed,
+        clf,
+        extractors,
+        missing,
+        FeatureStore(Path(cache_dir)),
+    )
+
+
+def variant_of(protocol: Protocol, s: TaskSamples) -> str:
+    """Modes are separate columns when a protocol has several; few-shot K values always are."""
+    parts = []
+    if len(protocol.modes) > 1:
+        parts.append(s.mode)
+    if protocol.kind == "few_shot":
+        parts.append(s.task)
+    return "/".join(parts)
+
+
+def problems(s: TaskSamples) -> str | None:
+    """Why these samples cannot be scored (shape errors, a diverged generator), or None."""
+    o = s.outputs
+    if o.ndim != 5 or o.shape[0] == 0 or o.shape[1] == 0:
+        return f"task {s.task}: outputs must be (N, K, 3, S, S) with N, K > 0, got {tuple(o.shape)}"
+    if o.shape[2] != 3:
+        return f"task {s.task}: outputs have {o.shape[2]} channels, expected 3 (RGB)"
+    if s.inputs.shape[0] != o.shape[0] or len(s.target_class) != o.shape[0]:
+        return (
+            f"task {s.task}: {o.shape[0]} output groups but {s.inputs.shape[0]} inputs and "
+            f"{len(s.target_class)} targets"
+        )
+    finite = torch.isfinite(o.reshape(-1, o[0, 0].numel())).all(dim=1)
+    if not bool(finite.all()):
+        return (
+            f"task {s.task}: {int((~finite).sum())} of {len(finite)} output images contain "
+            "NaN/Inf (diverged generator?)"
+        )
+    return None
+
+
+def evaluate(samples: list[TaskSamples], ctx: MetricContext) -> list[MetricValue]:
+    """Every metric in ``ctx.protocol.metrics`` over one baseline's samples (one seed)."""
+    load_families()
+    ctx.store.clear()  # fakes of the previous baseline are never reused; reals are on disk
+    groups: dict[str, list[TaskSamples]] = {}
+    for s in samples:
+        groups.setdefault(variant_of(ctx.protocol, s), []).append(s)
+    out: list[MetricValue] = []
+    for variant, group in groups.items():
+        why = next((p for p in map(problems, group) if p), None)
+        for name in ctx.protocol.metrics:
+            fam = FAMILIES[name]
+            if why:
+                out += [not_ok(m, "failed", why, variant=variant) for m in fam.metrics]
+                continue
+            out += _run_family(fam, ctx, group, variant)
+    return out
+
+
+def _run_family(
+    fam: Family, ctx: MetricContext, group: list[TaskSamples], variant: str
+) -> list[MetricValue]:
+    """A family that raises fails alone (recorded with its reason); the others still run."""
+    try:
+        return fam.fn(ctx, group, variant)
+    except UserError:
+        raise
+    except Exception as exc:  # a numerical or shape failure of one metric, not of the grid
+        log.debug("metric family %s failed", fam.name, exc_info=True)
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return [not_ok(m, "failed", reason, variant=variant) for m in fam.metrics]
+
+
+def per_extractor(
+    ctx: MetricContext,
+    metrics: Iterable[str],
+    variant: str,
+    fn: Callable[[Extractor], list[MetricValue]],
+) -> list[MetricValue]:
+    """Run ``fn`` for every available extractor; a skipped value for each missing one."""
+    out: list[MetricValue] = []
+    for ex in ctx.extractors:
+        out += fn(ex)
+    for ex_id, reason in ctx.missing.items():
+        out += [not_ok(m, "skipped", reason, variant=variant, extractor=ex_id) for m in metrics]
+    return out
+
+
+__all__ = ["FAMILIES", "MetricContext", "MetricValue", "evaluate", "family", "prepare"]

@@ -1,0 +1,231 @@
+"""``python -m benchmark metrics``: score two image folders with the same code the grid uses.
+
+``--real DIR --fake DIR --metrics fid,kid,is,prc,lpips_diversity,feature_diversity``. For the
+diversity metrics ``--fake`` holds one subfolder per input with that input's K outputs. The
+folders become ``TaskSamples`` and go through the registered metric families, so a folder score
+and a grid score of the same images are the same number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from benchmark import device as devices
+from benchmark.classifier import load_cached
+from benchmark.errors import UserError
+from benchmark.features import INCEPTION_COMPAT, INCEPTION_TORCHVISION, FeatureStore, build_standard
+from benchmark.metrics import FAMILIES, MetricContext, MetricValue, evaluate, load_families
+from benchmark.samples import TaskSamples
+from protocols.base import Protocol
+
+EXTS = (".png", ".jpg", ".jpeg")  # torch-fidelity's samples_find_ext default
+CLI_METRICS = {
+    "fid": "fid",
+    "kid": "kid",
+    "is": "is",
+    "prc": "prc",
+    "cis": "cis",
+    "lpips_diversity": "lpips_diversity",
+    "feature_diversity": "lpips_diversity",
+}
+ALIASES = {"inception": INCEPTION_COMPAT, "inception-torchvision": INCEPTION_TORCHVISION}
+
+
+def read_image(path: Path) -> tuple[np.ndarray, str]:
+    """RGB uint8 HWC, as torch-fidelity reads files (PIL -> RGB). Grayscale is replicated;
+    transparency is refused, since flattening it would silently invent pixels."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+                alpha = np.asarray(img.convert("RGBA"))[..., 3]
+                if (alpha < 255).any():
+                    raise UserError(
+                        f"{path} has transparent pixels ({mode}); flatten it onto a "
+                        "background and save it as RGB"
+                    )
+            return np.asarray(img.convert("RGB")), mode
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise UserError(f"cannot read image {path} ({exc}); replace or delete it") from exc
+
+
+def read_folder(folder: Path) -> tuple[torch.Tensor, dict[str, int]]:
+    """Every image of a folder (sorted, non-recursive) as uint8 (N, 3, H, W), and the count of
+    each source colour mode (so a grayscale folder is visible in the provenance)."""
+    if not folder.is_dir():
+        raise UserError(f"missing folder {folder}: expected a folder of .png/.jpg images")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTS)
+    if not files:
+        raise UserError(f"{folder} holds no .png/.jpg images; point to the folder of images")
+    arrays, modes, sizes = [], {}, {}
+    for f in files:
+        arr, mode = read_image(f)
+        arrays.append(arr)
+        modes[mode] = modes.get(mode, 0) + 1
+        sizes.setdefault(arr.shape[:2], f)
+    if len(sizes) > 1:
+        (s1, f1), (s2, f2) = list(sizes.items())[:2]
+        raise UserError(
+            f"{folder} mixes image sizes ({f1.name} is {s1[1]}x{s1[0]}, {f2.name} is "
+            f"{s2[1]}x{s2[0]}); resize them to one size first"
+        )
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous(), modes
+
+
+def read_groups(folder: Path) -> tuple[torch.Tensor, dict[str, int]]:
+    """One subfolder per input, each with that input's K outputs: uint8 (N, K, 3, H, W)."""
+    if not folder.is_dir():
+        raise UserError(f"missing folder {folder}: expected one subfolder of outputs per input")
+    subs = sorted(p for p in folder.iterdir() if p.is_dir())
+    if not subs:
+        raise UserError(
+            f"{folder} has no subfolders; for diversity --fake must hold one "
+            "subfolder per input with its K outputs"
+        )
+    groups, modes = [], {}
+    for sub in subs:
+        imgs, m = read_folder(sub)
+        groups.append(imgs)
+        for k, v in m.items():
+            modes[k] = modes.get(k, 0) + v
+    counts = {len(g) for g in groups}
+    shapes = {tuple(g.shape[1:]) for g in groups}
+    if len(counts) > 1 or len(shapes) > 1:
+        raise UserError(
+            f"{folder}: subfolders differ in output count {sorted(counts)} or image "
+            "size; every input needs the same K outputs of one size"
+        )
+    return torch.stack(groups), modes
+
+
+def to_float(u8: torch.Tensor) -> torch.Tensor:
+    return u8.float() / 127.5 - 1.0
+
+
+def run(args: argparse.Namespace) -> int:
+    wanted = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in CLI_METRICS]
+    if unknown:
+        raise UserError(f"unknown metric(s) {unknown}; choose from {', '.join(CLI_METRICS)}")
+    load_families()
+    device = devices.resolve(args.device)
+    cache_dir = Path(args.cache_dir)
+    weights_dir = Path(args.weights_dir) if args.weights_dir else None
+    grouped = any(CLI_METRICS[m] in ("lpips_diversity", "cis") for m in wanted)
+    fake_dir = Path(args.fake)
+    fake, fake_modes = read_groups(fake_dir) if grouped else read_folder(fake_dir)
+    if not grouped:
+        fake = fake[:, None]
+    needs_real = any(m in ("fid", "kid", "prc") for m in wanted)
+    if needs_real and not args.real:
+        raise UserError("--real DIR is needed for fid, kid and prc (the reference images)")
+    real, real_modes = read_folder(Path(args.real)) if needs_real else (fake[:, 0], fake_modes)
+    n = fake.shape[0]
+    ex_id = ALIASES.get(args.extractor, args.extractor)  # after the cheap folder checks
+    classifier = None
+    if ex_id.startswith("protocol:"):
+        classifier = load_cached(cache_dir, ex_id.split(":", 1)[1])
+        extractor = classifier.extractor(device)
+    else:
+        extractor = build_standard(ex_id, weights_dir, device)
+    samples = TaskSamples(
+        task="folders",
+        mode="latent",
+        inputs=to_float(fake[:, 0]),
+        outputs=to_float(fake),
+        target_class=torch.zeros(n, dtype=torch.long),
+        real_target=to_float(real),
+        real_target_name=str(args.real),
+        multimodal=True,
+    )
+    protocol = Protocol(
+        name="folders",
+        version=1,
+        kind="multi_domain",
+        dataset="image folders",
+        train_split="",
+        test_split="",
+        image_size=int(fake.shape[-1]),
+        domains=(),
+        tasks=(),
+        num_test_inputs=n,
+        outputs_per_input=int(fake.shape[1]),
+        metrics=tuple(dict.fromkeys(CLI_METRICS[m] for m in wanted)),
+        params=(("diversity_pairs", args.pairs), ("cis_convention", args.cis_convention)),
+    )
+    ctx = MetricContext(
+        protocol,
+        None,
+        device,
+        cache_dir,
+        weights_dir,
+        0,
+        classifier,
+        [extractor],
+        {},
+        FeatureStore(cache_dir),
+    )
+    names = {n for m in wanted for n in FAMILIES[CLI_METRICS[m]].metrics}
+    keep = {"prc_precision", "prc_recall"} if "prc" in wanted else set()
+    values = [
+        v
+        for v in evaluate([samples], ctx)
+        if v.metric in names and (v.metric in wanted or v.metric in keep)
+    ]
+    for v in values:
+        v.provenance.update(
+            {
+                "real": str(args.real),
+                "fake": str(fake_dir),
+                "real_modes": real_modes,
+                "fake_modes": fake_modes,
+            }
+        )
+    _print(values, args.json)
+    return 0 if all(v.status == "ok" for v in values) else 1
+
+
+def _print(values: list[MetricValue], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"metrics": [dataclasses.asdict(v) for v in values]}, default=str))
+        return
+    for v in values:
+        if v.status == "ok":
+            std = f" ± {v.std:.6g}" if v.std is not None else ""
+            print(f"{v.metric}: {v.value:.6g}{std}  [{v.extractor or 'pixels'}]")
+        else:
+            print(f"{v.metric}: {v.status} ({v.reason})")
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("metrics", help="score two image folders (FID, KID, IS, PRC, diversity)")
+    p.add_argument("--real", required=False, default="", help="folder of real images")
+    p.add_argument("--fake", required=True, help="folder of generated images (or subfolders)")
+    p.add_argument("--metrics", default="fid,kid", help="comma list: " + ",".join(CLI_METRICS))
+    p.add_argument(
+        "--extractor",
+        default="inception",
+        help="inception (torch-fidelity's), inception-v3-torchvision (StarGAN v2's), "
+        "or protocol:NAME[@SHA12] (a classifier trained by a run)",
+    )
+    p.add_argument("--weights-dir", default=None, help="folder holding standard weights files")
+    p.add_argument(
+        "--cache-dir",
+        default=".cache",
+        help="feature cache and trained protocol classifiers",
+    )
+    p.add_argument(
+        "--pairs", default="all", choices=("all", "consecutive"), help="diversity pairs per input"
+    )
+    p.add_argument("--cis-convention", default="mean_kl", choices=("mean_kl", "exp"))
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="one JSON object with provenance")
+    p.set_defaults(func=run)

@@ -1,0 +1,158 @@
+"""Diversity: mean pairwise LPIPS among one input's outputs (BicycleGAN, MUNIT, StarGAN v2), and
+the same pairs in the protocol classifier's feature space, which needs no download.
+
+Pairs follow ``protocol.param("diversity_pairs")``: ``consecutive`` (BicycleGAN: i, i+1) or
+``all`` (StarGAN v2 metrics/lpips.py: all K(K-1)/2). Per input the mean over pairs, then the mean
+over inputs, then over tasks. A deterministic baseline scores 0 by definition.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import lpips
+import torch
+
+from benchmark.features import ALEXNET_FILE, find_weights, weights_sha256
+from benchmark.metrics import MetricContext, family, not_ok, over_tasks, value
+
+log = logging.getLogger("benchmark")
+
+
+class LPIPSModel:
+    """lpips's AlexNet v0.1 (linear weights ship with the package) with the torchvision AlexNet
+    trunk loaded from the local file, so nothing is downloaded."""
+
+    def __init__(self, module: lpips.LPIPS, sha256: str, device: torch.device) -> None:
+        self.module, self.sha256, self.device = module, sha256, device
+
+    @torch.no_grad()
+    def distance(self, a: torch.Tensor, b: torch.Tensor, batch: int = 64) -> torch.Tensor:
+        """LPIPS per image pair, inputs in [-1, 1]."""
+        out = []
+        for i in range(0, len(a), batch):
+            d = self.module(a[i : i + batch].to(self.device), b[i : i + batch].to(self.device))
+            out.append(d.flatten().cpu())
+        return torch.cat(out) if out else torch.empty(0)
+
+    def provenance(self) -> dict:
+        return {"lpips": "alex v0.1 (lpips package)", "alexnet_sha256": self.sha256}
+
+
+def build_lpips(weights_dir, device: torch.device) -> LPIPSModel:
+    path = find_weights(ALEXNET_FILE, weights_dir, "AlexNet (LPIPS trunk, torchvision)")
+    module = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    # lpips's alexnet slices hold torchvision's alexnet.features[i] as slice<k>.<i>
+    trunk = {k: state[f"features.{k.split('.', 1)[1]}"] for k in module.net.state_dict()}
+    module.net.load_state_dict(trunk)
+    return LPIPSModel(module.eval().requires_grad_(False).to(device), weights_sha256(path), device)
+
+
+def pair_indices(k: int, mode: str) -> list[tuple[int, int]]:
+    if mode == "consecutive":
+        return [(i, i + 1) for i in range(k - 1)]
+    if mode == "all":
+        return list(itertools.combinations(range(k), 2))
+    raise ValueError(f"unknown diversity_pairs {mode!r}; use 'consecutive' or 'all'")
+
+
+def pairwise_mean(n: int, k: int, pairs, dist) -> float:
+    """Mean over inputs of the mean over that input's pairs; ``dist(ia, ib)`` takes flat
+    output indices and returns one distance per pair."""
+    ia = torch.tensor([i * k + a for i in range(n) for a, _ in pairs])
+    ib = torch.tensor([i * k + b for i in range(n) for _, b in pairs])
+    d = dist(ia, ib).double().view(n, len(pairs))
+    return float(d.mean(dim=1).mean())
+
+
+DIV_LAYERS = ("content", "final")  # the protocol classifier's last two conv stages
+
+
+def feature_distance(fa: dict, fb: dict, layers=DIV_LAYERS) -> torch.Tensor:
+    """LPIPS-like distance without learned weights: channel-unit-normalised maps, squared
+    difference summed over channels, averaged over space, then over layers."""
+    total = 0
+    for name in layers:
+        a, b = fa[name], fb[name]
+        a = a / (a.norm(dim=1, keepdim=True) + 1e-10)
+        b = b / (b.norm(dim=1, keepdim=True) + 1e-10)
+        total = total + ((a - b) ** 2).sum(dim=1).mean(dim=(1, 2))
+    return total / len(layers)
+
+
+@family("lpips_diversity", ("lpips_diversity", "feature_diversity"))
+def diversity_family(ctx: MetricContext, group, variant: str):
+    mode = ctx.protocol.param("diversity_pairs", "all")
+    prov = {
+        "pairs": mode,
+        "outputs_per_input": {s.task: s.outputs_per_input for s in group},
+        "n_inputs": {s.task: s.num_inputs for s in group},
+    }
+    if not all(s.multimodal for s in group):
+        note = "deterministic baseline: diversity is 0 by definition"
+        ex_id = ctx.protocol_extractor.id if ctx.protocol_extractor else None
+        return [
+            value("lpips_diversity", 0.0, variant=variant, provenance={**prov, "note": note}),
+            value(
+                "feature_diversity",
+                0.0,
+                variant=variant,
+                extractor=ex_id,
+                provenance={**prov, "note": note},
+            ),
+        ]
+    short = [s.task for s in group if s.outputs_per_input < 2]
+    if short:
+        why = f"diversity needs at least 2 outputs per input (tasks {', '.join(short)})"
+        return [
+            not_ok("lpips_diversity", "skipped", why, variant=variant),
+            not_ok("feature_diversity", "skipped", why, variant=variant),
+        ]
+    return [
+        _lpips_diversity(ctx, group, variant, mode, prov),
+        _feature_diversity(ctx, group, variant, mode, prov),
+    ]
+
+
+def _lpips_diversity(ctx, group, variant, mode, prov):
+    model, reason = ctx.lpips()
+    if model is None:
+        return not_ok("lpips_diversity", "skipped", reason, variant=variant)
+    per_task = {}
+    for s in group:
+        flat = s.flat_outputs()
+        per_task[s.task] = pairwise_mean(
+            s.num_inputs,
+            s.outputs_per_input,
+            pair_indices(s.outputs_per_input, mode),
+            lambda ia, ib, flat=flat: model.distance(flat[ia], flat[ib]),
+        )
+    return over_tasks(
+        "lpips_diversity", per_task, variant, provenance={**prov, **model.provenance()}
+    )
+
+
+def _feature_diversity(ctx, group, variant, mode, prov):
+    ex = ctx.protocol_extractor
+    if ex is None:
+        return not_ok("feature_diversity", "skipped", "no protocol classifier", variant=variant)
+    per_task = {}
+    for s in group:
+        feats = ctx.store.get(ex, s.flat_outputs(), "fake", f"{s.task} outputs")
+        per_task[s.task] = pairwise_mean(
+            s.num_inputs,
+            s.outputs_per_input,
+            pair_indices(s.outputs_per_input, mode),
+            lambda ia, ib, f=feats: feature_distance(
+                {k: f[k][ia] for k in DIV_LAYERS}, {k: f[k][ib] for k in DIV_LAYERS}
+            ),
+        )
+    prov = {
+        **prov,
+        **ex.provenance(),
+        "layers": list(DIV_LAYERS),
+        "distance": "channel-normalised squared difference, spatial mean, layer mean",
+    }
+    return over_tasks("feature_diversity", per_task, variant, extractor=ex.id, provenance=prov)

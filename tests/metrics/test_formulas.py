@@ -1,0 +1,108 @@
+"""Each metric against an independent computation (numpy/scipy formulas on the same numbers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.ndimage
+import torch
+
+from benchmark.metrics.cis import cis
+from benchmark.metrics.fidelity import TooFew, fid, inception_score, kid, prc
+from benchmark.metrics.paired import psnr, ssim
+
+
+def _feats(n: int, d: int, seed: int, shift: float = 0.0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(d, d)) / np.sqrt(d)
+    return torch.from_numpy(rng.normal(size=(n, d)) @ a + shift).float()
+
+
+def test_fid_matches_scipy_sqrtm_frechet_distance():
+    f, r = _feats(300, 8, 0, 0.5), _feats(400, 8, 1)
+    x, y = f.double().numpy(), r.double().numpy()
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean)
+    assert fid(f, r) == pytest.approx(expected, rel=1e-6)
+    assert fid(r, r) == pytest.approx(0.0, abs=1e-6)
+
+
+def _mmd_unbiased_poly(x: np.ndarray, y: np.ndarray) -> float:
+    d = x.shape[1]
+    k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
+    m = len(x)
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    return ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (
+        m * (m - 1)
+    ) - 2 * kxy.sum() / m**2
+
+
+def test_kid_matches_numpy_unbiased_polynomial_mmd_and_adapts_subset_size():
+    f, r = _feats(12, 6, 2, 0.3), _feats(12, 6, 3)
+    mean, std, used = kid(f, r, subsets=5)
+    # subset size = whole set (12), so every subset is a permutation of the same sets
+    assert used == 12
+    assert mean == pytest.approx(
+        _mmd_unbiased_poly(f.double().numpy(), r.double().numpy()), rel=1e-5
+    )
+    assert std < 1e-5 * abs(mean)  # float32 summation order only
+    assert kid(_feats(40, 6, 4), _feats(7, 6, 5), subsets=3)[2] == 7
+    with pytest.raises(TooFew):
+        kid(f[:1], r)
+
+
+def test_inception_score_matches_formula_on_known_logits():
+    logits = torch.tensor([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0], [1.0, 1.0, 0.0]])
+    p = torch.softmax(logits.double(), 1).numpy()
+    marg = p.mean(0)
+    expected = np.exp(np.mean((p * (np.log(p) - np.log(marg))).sum(1)))
+    mean, std, splits = inception_score(logits, splits=1)
+    assert splits == 1 and mean == pytest.approx(expected, rel=1e-9) and std == 0.0
+    assert inception_score(torch.zeros(5, 3), splits=10)[0] == pytest.approx(1.0)
+
+
+def test_cis_conventions_on_known_logits():
+    rng = np.random.default_rng(0)
+    logits = torch.from_numpy(rng.normal(size=(4, 5, 3)) * 2)
+    p = torch.softmax(logits, -1).numpy()
+    kls = []
+    for i in range(4):
+        py = p[i].sum(0) / p[i].sum()  # MUNIT test_batch.py: normalised sum (scipy entropy)
+        kls += [np.sum(p[i, j] * np.log(p[i, j] / py)) for j in range(5)]
+    assert cis(logits, "mean_kl") == pytest.approx(np.mean(kls), rel=1e-9)
+    assert cis(logits, "exp") == pytest.approx(np.exp(np.mean(kls)), rel=1e-9)
+    same = logits[:, :1].expand(4, 5, 3)  # a deterministic model: every output identical
+    assert cis(same, "mean_kl") == pytest.approx(0.0, abs=1e-12)
+    assert cis(same, "exp") == pytest.approx(1.0)
+
+
+def test_precision_recall_brackets():
+    r = _feats(30, 4, 6)
+    assert prc(r, r) == (1.0, 1.0)
+    p, rec = prc(r + 100.0, r)
+    assert p == 0.0 and rec == 0.0
+
+
+def test_psnr_and_ssim_match_independent_formulas():
+    rng = np.random.default_rng(1)
+    a = rng.uniform(size=(2, 3, 24, 24))
+    b = np.clip(a + rng.normal(scale=0.1, size=a.shape), 0, 1)
+    ta, tb = torch.from_numpy(a).float(), torch.from_numpy(b).float()
+    mse = ((ta.double() - tb.double()) ** 2).numpy().reshape(2, -1).mean(1)
+    assert psnr(ta, tb).numpy() == pytest.approx(10 * np.log10(1 / mse), rel=1e-5)
+    assert float(psnr(ta, ta)[0]) == pytest.approx(100.0)
+
+    def ssim_np(x, y):  # Wang et al. 2004 with scipy's gaussian filter (radius 5 = 11 taps)
+        f = lambda z: scipy.ndimage.gaussian_filter(z, 1.5, truncate=3.5)[5:-5, 5:-5]  # noqa: E731
+        c1, c2 = 0.01**2, 0.03**2
+        mx, my = f(x), f(y)
+        vx, vy, cxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
+        s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+        return s.mean()
+
+    expected = [np.mean([ssim_np(a[i, c], b[i, c]) for c in range(3)]) for i in range(2)]
+    assert ssim(ta, tb).numpy() == pytest.approx(expected, rel=1e-5)
+    assert float(ssim(ta, ta)[0]) == pytest.approx(1.0, abs=1e-6)
