@@ -1,0 +1,183 @@
+"""The grid end to end on the synthetic twins: records per cell, resume, interruption, failures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import baselines
+from baselines.base import Translator
+from benchmark import presets
+from benchmark import records as rec
+from benchmark.cli import main
+from benchmark.runner import RunConfig, run
+
+ALL_PROTOCOLS = ["edges2shoes", "afhq", "animal_faces", "celeba_attributes"]
+ORACLES = ["identity", "random_real", "ground_truth"]
+
+
+def _cfg(tmp_path: Path, cache: Path, **kw) -> RunConfig:
+    base = dict(
+        protocols=ALL_PROTOCOLS,
+        baselines=ORACLES,
+        seeds=[0],
+        preset=presets.get("smoke"),
+        out=tmp_path / "results",
+        device=torch.device("cpu"),
+        cache_dir=cache,
+        profile=False,
+        report=False,
+    )
+    base.update(kw)
+    return RunConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _cells(out: Path) -> dict[tuple, rec.Record]:
+    return {
+        (r.protocol, r.baseline, r.seed): r for r in rec.iter_records(out) if r.metric == rec.CELL
+    }
+
+
+def test_oracle_grid_records_every_cell_and_resumes(tmp_path, cache):
+    cfg = _cfg(tmp_path, cache)
+    counts = run(cfg)
+    cells = _cells(cfg.out)
+    # ground_truth only applies to the paired protocol: 4 x 2 + 1 cells
+    assert counts == {"done": 9, "skipped": 0, "failed": 0, "busy": 0}
+    assert all(c.status == "ok" for c in cells.values())
+    assert ("edges2shoes", "ground_truth", 0) in cells
+    metrics = [r for r in rec.iter_records(cfg.out) if r.metric != rec.CELL]
+    assert metrics and all(r.protocol_hash and r.provenance.get("code_revision") for r in metrics)
+    for r in metrics:
+        assert r.provenance["dataset"]["fingerprint"]
+        assert r.provenance["versions"]["torch"]
+    # the ground-truth oracle is perfect on paired quality, identity is not
+    l1 = {r.baseline: r.value for r in metrics if r.metric == "l1" and r.protocol == "edges2shoes"}
+    assert l1["ground_truth"] == pytest.approx(0.0, abs=1e-6) and l1["identity"] > 0.05
+    # a finished grid reruns without redoing anything
+    mtimes = {p: p.stat().st_mtime_ns for p in cfg.out.rglob("*.json")}
+    assert run(cfg) == {"done": 0, "skipped": 9, "failed": 0, "busy": 0}
+    assert {p: p.stat().st_mtime_ns for p in cfg.out.rglob("*.json")} == mtimes
+
+
+class _Broken(Translator):
+    """A generator that diverges (NaN loss) or returns the wrong shape, per ``mode``."""
+
+    supports = frozenset({"paired", "unpaired", "multi_domain", "few_shot", "attributes"})
+    monitor_loss = "l"
+    mode = ""
+
+    def __init__(self, task, config="tiny"):
+        super().__init__(task, config)
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.opt = torch.optim.SGD([self.w], lr=0.1)
+
+    def optimizers(self):
+        return {"g": self.opt}
+
+    def train_step(self, batch):
+        self.step += 1
+        return {"l": float("nan") if self.mode == "nan" else 0.0}
+
+    def translate(self, x, *, target=None, latent=None, reference=None):
+        return x[:, :, :8] if self.mode == "shape" else x
+
+
+class _Diverges(_Broken):
+    name, mode = "diverges_for_tests", "nan"
+
+
+class _WrongShape(_Broken):
+    name, mode = "wrong_shape_for_tests", "shape"
+
+
+@pytest.fixture
+def broken():
+    for cls in (_Diverges, _WrongShape):
+        baselines.register(cls)
+    yield
+    for cls in (_Diverges, _WrongShape):
+        baselines.REGISTRY.pop(cls.name, None)
+
+
+def test_diverging_baseline_fails_its_cell_and_the_grid_goes_on(tmp_path, cache, broken):
+    cfg = _cfg(tmp_path, cache, protocols=["edges2shoes"], baselines=[_Diverges.name, "identity"])
+    counts = run(cfg)
+    cells = _cells(cfg.out)
+    assert counts["failed"] == 1 and counts["done"] == 1
+    failed = cells[("edges2shoes", _Diverges.name, 0)]
+    assert failed.status == "failed" and "diverged at step 0" in failed.reason
+    assert cells[("edges2shoes", "identity", 0)].status == "ok"
+
+
+def test_wrong_output_shape_fails_its_cell(tmp_path, cache, broken):
+    cfg = _cfg(tmp_path, cache, protocols=["afhq"], baselines=[_WrongShape.name])
+    run(cfg)
+    (cell,) = _cells(cfg.out).values()
+    assert cell.status == "failed" and "returned shape" in cell.reason
+
+
+def test_interrupt_mid_cell_loses_nothing_finished_and_rerun_completes(
+    tmp_path, cache, monkeypatch
+):
+    from benchmark import runner
+
+    cfg = _cfg(tmp_path, cache, protocols=["afhq"], baselines=["identity", "random_real"])
+    real = runner.sample_task
+    calls = {"n": 0}
+
+    def interrupt_in_second_cell(model, task, data, c):
+        calls["n"] += 1
+        if model.name == "random_real":
+            raise KeyboardInterrupt
+        return real(model, task, data, c)
+
+    monkeypatch.setattr(runner, "sample_task", interrupt_in_second_cell)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    monkeypatch.undo()
+    cells = _cells(cfg.out)
+    assert set(cells) == {("afhq", "identity", 0)}
+    leftovers = [p for p in cfg.out.rglob("*") if p.name.startswith(".") and p.is_file()]
+    assert leftovers == []  # no temp files, no stale lock
+    assert run(cfg)["done"] == 1
+    assert set(_cells(cfg.out)) == {("afhq", "identity", 0), ("afhq", "random_real", 0)}
+
+
+def test_run_cli_rejects_bad_data_root_with_one_line(tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "--data-root",
+            str(tmp_path / "nowhere"),
+            "--protocols",
+            "afhq",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-report",
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: --data-root") and "afhq/" in err
+    assert not (tmp_path / "r" / "records").exists()
+
+
+def test_second_run_on_the_same_folder_skips_a_cell_held_by_a_live_run(tmp_path, cache):
+    cfg = _cfg(tmp_path, cache, protocols=["afhq"], baselines=["identity"])
+    from benchmark.runner import load_protocol
+
+    data = load_protocol("afhq", cfg)
+    cell = rec.cell_dir(cfg.out, "afhq", data.protocol.hash, "identity", 0)
+    cell.mkdir(parents=True)
+    (cell / ".lock").write_text(str(os.getppid()))
+    assert run(cfg)["busy"] == 1
+    (cell / ".lock").unlink()
+    assert run(cfg)["done"] == 1
