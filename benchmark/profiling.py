@@ -29,9 +29,10 @@ import ctypes
 import gc
 import json
 import os
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,7 @@ def profile_kernels(
     activities = [ProfilerActivity.CPU]
     if kind == "cuda":
         activities.append(ProfilerActivity.CUDA)
-    with profile(activities=activities) as prof:
+    with _without_kineto_chatter(), profile(activities=activities) as prof:
         for _ in range(steps):
             with record_function("translate"):
                 fn()
@@ -217,6 +218,28 @@ def profile_kernels(
     if trace_path is not None:
         _export_trace(prof, trace_path)
     return event_rows(prof.key_averages()), kind
+
+
+_CHATTER = ("USDT:", "gpuGetDeviceCount")
+
+
+@contextlib.contextmanager
+def _without_kineto_chatter() -> Iterator[None]:
+    """The profiler's native library prints start/stop and "no GPU" lines straight to fd 2;
+    hold them back so the run's log stays readable, and pass every other line through."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as buf:
+        os.dup2(buf.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            buf.seek(0)
+            for line in buf.read().decode(errors="replace").splitlines():
+                if line and not any(c in line for c in _CHATTER):
+                    print(line, file=sys.stderr)
 
 
 def _export_trace(prof: profile, path: Path) -> None:

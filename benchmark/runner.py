@@ -332,6 +332,7 @@ def run_cell(
     status_path = cell / f"{rec.CELL}.json"
     if _finished(status_path, cfg):
         return "skipped"
+    ctx = mctx.get()  # not inside the cell's try: broken data or weights stop the run (exit 2)
     ids = {
         "protocol": protocol.name,
         "protocol_hash": protocol.hash,
@@ -359,9 +360,9 @@ def run_cell(
                 save_samples(samples, sample_dir, cfg.preset.save_inputs)
                 all_samples.append(samples)
             sample_time = time.monotonic() - start
-            for value in metrics.evaluate(all_samples, mctx.get()):
+            for value in metrics.evaluate(all_samples, ctx):
                 rec.write(cfg.out, to_record(value, base, **ids))
-            if cfg.profile:
+            if cfg.profile and baselines.get(name).trainable:  # oracles have no speed to report
                 try:
                     _profile_cell(model, data, cfg, cell, base, ids)
                 except (RuntimeError, OSError) as exc:  # a profiler failure is not a model's

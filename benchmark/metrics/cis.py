@@ -25,7 +25,7 @@ def cis(logits: torch.Tensor, convention: str = "mean_kl") -> float:
     p = logp.exp()
     log_marginal = p.mean(dim=1, keepdim=True).log()
     kl = (p * (logp - log_marginal)).sum(dim=-1)  # (N, K)
-    mean_kl = float(kl.mean())
+    mean_kl = max(0.0, float(kl.mean()))  # KL >= 0; only rounding makes it -1e-18
     return mean_kl if convention == "mean_kl" else math.exp(mean_kl)
 
 
