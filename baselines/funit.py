@@ -40,6 +40,7 @@ from torch import nn
 
 from baselines import register
 from baselines.base import TaskSpec, Translator
+from baselines.components.ema import ema_update
 from baselines.components.init import init_weights
 from baselines.components.liu import (
     MLP,
@@ -124,14 +125,6 @@ class GPPatchMcResDis(nn.Module):
         feat = self.cnn_f(x)
         out = self.cnn_c(feat)
         return out[torch.arange(out.shape[0], device=out.device), y], feat
-
-
-def ema_update(target: nn.Module, source: nn.Module, beta: float) -> None:
-    """trainer.update_average: ``t = beta * t + (1 - beta) * s`` over parameters only."""
-    with torch.no_grad():
-        src = dict(source.named_parameters())
-        for name, p in target.named_parameters():
-            p.lerp_(src[name], 1.0 - beta)
 
 
 @register

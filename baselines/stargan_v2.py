@@ -57,6 +57,7 @@ from torch import nn
 
 from baselines import register
 from baselines.base import TaskSpec, Translator
+from baselines.components.ema import ema_update
 from baselines.components.losses import GANLoss, r1_penalty, set_requires_grad
 
 EMA_NETS = ("generator", "mapping_network", "style_encoder")
@@ -385,11 +386,8 @@ class StarGANv2(Translator):
         set_requires_grad([self.nets.discriminator], True)
         logs |= {f"G/ref_{k}": v for k, v in parts.items()}
 
-        with torch.no_grad():
-            for name in EMA_NETS:
-                online, ema = self.nets[name].parameters(), self.nets_ema[name].parameters()
-                for p, p_ema in zip(online, ema):
-                    p_ema.copy_(torch.lerp(p, p_ema, self.cfg.ema_beta))
+        for name in EMA_NETS:
+            ema_update(self.nets_ema[name], self.nets[name], self.cfg.ema_beta)
         logs["G/lambda_ds"] = self.lambda_ds()
         self.step += 1
         return logs
