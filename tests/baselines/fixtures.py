@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
 import torch
 
 from baselines.base import TaskSpec
+
+MANIFESTS = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
 
 SIZE = 32
 
@@ -73,3 +79,24 @@ def translate_kwargs(task: TaskSpec, x: torch.Tensor, shots: int = 2) -> dict:
     if task.kind == "few_shot":
         return {"reference": torch.rand(n, shots, 3, s, s) * 2 - 1}
     return {"target": torch.randint(2, (n, len(task.attributes))).float()}
+
+
+def manifest(name: str) -> dict:
+    """Key names and shapes of an authors' release (tests/fixtures/manifests/)."""
+    return json.loads((MANIFESTS / f"{name}.json").read_text())
+
+
+def random_state(shapes: dict[str, list[int]], gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Tensors of the manifest's shapes with values that keep activations in a useful range:
+    weights ~ N(0, 1/fan_in), vectors ~ U(0.5, 1.5) (positive, so running_var and LayerNorm
+    gamma are sane), biases small."""
+    out = {}
+    for key, shape in shapes.items():
+        if len(shape) > 1:
+            fan_in = math.prod(shape[1:])
+            out[key] = torch.randn(shape, generator=gen) / math.sqrt(fan_in)
+        elif key.endswith("bias") or key.endswith("beta"):
+            out[key] = torch.randn(shape, generator=gen) * 0.1
+        else:
+            out[key] = torch.rand(shape, generator=gen) + 0.5
+    return out

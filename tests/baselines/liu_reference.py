@@ -7,35 +7,12 @@ Also the checkpoint-file builder the official-loading tests use (manifest keys, 
 
 from __future__ import annotations
 
-import json
-import math
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 
-MANIFESTS = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
+from tests.baselines.fixtures import manifest, random_state  # noqa: F401 (re-exported)
+
 EPS = 1e-5
-
-
-def manifest(name: str) -> dict:
-    return json.loads((MANIFESTS / f"{name}.json").read_text())
-
-
-def random_state(shapes: dict[str, list[int]], gen: torch.Generator) -> dict[str, torch.Tensor]:
-    """Tensors of the manifest's shapes with values that keep activations in a useful range:
-    weights ~ N(0, 1/fan_in), vectors ~ U(0.5, 1.5) (positive, so running_var and LayerNorm
-    gamma are sane), biases small."""
-    out = {}
-    for key, shape in shapes.items():
-        if len(shape) > 1:
-            fan_in = math.prod(shape[1:])
-            out[key] = torch.randn(shape, generator=gen) / math.sqrt(fan_in)
-        elif key.endswith("bias") or key.endswith("beta"):
-            out[key] = torch.randn(shape, generator=gen) * 0.1
-        else:
-            out[key] = torch.rand(shape, generator=gen) + 0.5
-    return out
 
 
 def _conv(sd, key, x, stride=1, pad=0):

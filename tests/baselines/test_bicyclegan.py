@@ -10,8 +10,7 @@ import torch.nn.functional as F
 
 import baselines
 from baselines.base import TaskSpec
-from tests.baselines.fixtures import make_batch, task_for
-from tests.baselines.liu_reference import manifest, random_state
+from tests.baselines.fixtures import make_batch, manifest, random_state, task_for
 
 G_MANIFEST = manifest("bicyclegan_edges2shoes_G")
 E_MANIFEST = manifest("bicyclegan_edges2shoes_E")

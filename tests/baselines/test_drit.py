@@ -4,9 +4,6 @@ loads exactly, and translate() computes test.py / test_transfer.py's inference f
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,13 +11,9 @@ import torch.nn.functional as F
 import baselines
 from benchmark.errors import UserError
 from tests.baselines.fixtures import make_batch, task_for
+from tests.baselines.fixtures import manifest as load_manifest
 
-MANIFESTS = Path(__file__).resolve().parents[1] / "fixtures" / "manifests"
 RELEASED = ("enc_c", "enc_a", "gen")
-
-
-def _manifest(name: str) -> dict:
-    return json.loads((MANIFESTS / f"{name}.json").read_text())
 
 
 def _random_release(manifest: dict, gen: torch.Generator) -> dict:
@@ -42,7 +35,7 @@ def concat0():
 def released(tmp_path_factory, concat0):
     """The paper model built from a released-format file (random weights), and that file."""
     gen = torch.Generator().manual_seed(0)
-    obj = _random_release(_manifest("drit_gen"), gen)
+    obj = _random_release(load_manifest("drit_gen"), gen)
     for name in ("disA", "disA2", "disB", "disB2", "disContent"):  # same nets in both variants
         obj[name] = {k: v + 1.0 for k, v in getattr(concat0, name).state_dict().items()}
         obj[f"{name}_opt"] = {}
@@ -57,9 +50,9 @@ def released(tmp_path_factory, concat0):
 @pytest.mark.parametrize(
     ("config", "manifest"), [("paper", "drit_gen"), ("paper_concat0", "drit_gen_concat0")]
 )
-def test_paper_state_dict_matches_manifest(config, manifest, released, concat0):
+def test_paper_state_dict_matchesload_manifest(config, manifest, released, concat0):
     model = released[0] if config == "paper" else concat0
-    ref = _manifest(manifest)
+    ref = load_manifest(manifest)
     ours = {k: list(v.shape) for k, v in model.state_dict().items() if k.split(".")[0] in RELEASED}
     assert ours == ref["state_dict"]
     # the discriminators the release also carries have the authors' sizes

@@ -13,8 +13,7 @@ import torch.nn.functional as F
 import baselines
 from baselines.base import TaskSpec
 from benchmark.errors import UserError
-from tests.baselines.fixtures import make_batch, task_for
-from tests.baselines.liu_reference import manifest, random_state
+from tests.baselines.fixtures import make_batch, manifest, random_state, task_for
 
 G_MANIFEST = manifest("pix2pix_unet256_G")
 D_MANIFEST = manifest("pix2pix_patchgan_D")

@@ -4,8 +4,6 @@ test path (instance statistics: solver.test never calls G.eval()), and solver.py
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +14,10 @@ import baselines
 from baselines.base import TaskSpec
 from baselines.stargan import CONFIGS
 from benchmark.errors import UserError
-from tests.baselines.fixtures import make_batch, task_for
+from tests.baselines.fixtures import make_batch, manifest, task_for
 
-MANIFESTS = Path(__file__).parents[1] / "fixtures" / "manifests"
-G_MANIFEST = json.loads((MANIFESTS / "stargan_celeba_G.json").read_text())
-D_MANIFEST = json.loads((MANIFESTS / "stargan_celeba_D.json").read_text())
+G_MANIFEST = manifest("stargan_celeba_G")
+D_MANIFEST = manifest("stargan_celeba_D")
 NBT = "num_batches_tracked"
 
 

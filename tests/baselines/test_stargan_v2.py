@@ -5,9 +5,7 @@ solver.py's training rules (EMA lerp, lambda_ds decay, optimizer settings)."""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,11 +16,9 @@ import baselines
 from baselines.base import TaskSpec
 from baselines.stargan_v2 import CONFIGS, EMA_NETS, Generator
 from benchmark.errors import UserError
-from tests.baselines.fixtures import make_batch, task_for
+from tests.baselines.fixtures import make_batch, manifest, task_for
 
-MANIFEST = json.loads(
-    (Path(__file__).parents[1] / "fixtures" / "manifests" / "starganv2_afhq.json").read_text()
-)
+MANIFEST = manifest("starganv2_afhq")
 # manifest notes: "Discriminator(256,3) (not released) has 20852803 params"
 PAPER_D_PARAMS = 20852803
 
