@@ -106,10 +106,10 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; results are meant to be shared
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:  # Ctrl-C mid-write too: never leave the temp file behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFull(
                 f"disk full while writing {path}; free space and rerun the same command "
                 "(finished records are intact and will be reused)"
