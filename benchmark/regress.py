@@ -46,7 +46,7 @@ SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "statistical": (bool,),
 }
 # Timing-dependent: they change with the machine and its load, not with model quality.
-PROFILE_METRICS = ("latency_ms", "throughput", "peak_memory_mb", "params", "flops")
+PROFILE_METRICS = ("latency_ms", "throughput", "peak_memory_mb", "params", "flops", "kernels")
 
 # Lowest-priority rules; a tolerance file's rules apply after these, later keys winning.
 DEFAULT_RULES: tuple[dict[str, Any], ...] = (

@@ -1,0 +1,64 @@
+"""The project's own quality gate: the whole smoke grid (every protocol x every baseline, the
+default command's code path with a smaller preset) must match the committed reference, so a change
+that silently breaks a metric or a baseline turns CI red. The full default run is marked slow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmark import records as rec
+from benchmark.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "results" / "reference"
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smoke") / "results"
+    cache = tmp_path_factory.mktemp("smoke-cache")
+    code = main(["run", "--preset", "smoke", "--out", str(out), "--cache-dir", str(cache)])
+    assert code == 0
+    return out
+
+
+def test_smoke_grid_runs_every_cell_and_renders_the_leaderboard(smoke_results):
+    cells = [r for r in rec.iter_records(smoke_results) if r.metric == rec.CELL]
+    failed = {(c.protocol, c.baseline): c.reason for c in cells if c.status != "ok"}
+    assert not failed
+    assert {c.protocol for c in cells} == {
+        "edges2shoes",
+        "afhq",
+        "animal_faces",
+        "celeba_attributes",
+    }
+    assert len({c.baseline for c in cells}) >= 14
+    page = smoke_results / "report" / "index.html"
+    assert page.is_file() and "edges2shoes" in page.read_text()
+
+
+def test_smoke_grid_passes_the_quality_gate(smoke_results, capsys):
+    code = main(
+        [
+            "regress",
+            "--results",
+            str(smoke_results),
+            "--reference",
+            str(REFERENCE),
+            "--tolerance-file",
+            str(REFERENCE / "tolerances.json"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+
+
+@pytest.mark.slow
+def test_default_run_finishes(tmp_path):
+    """``python run_all.py`` as a user runs it (quick preset), into a private folder."""
+    code = main(["run", "--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")])
+    assert code == 0
+    cells = [r for r in rec.iter_records(tmp_path / "r") if r.metric == rec.CELL]
+    assert cells and all(c.status == "ok" for c in cells)
