@@ -40,11 +40,7 @@ def register(cls: type[Translator]) -> type[Translator]:
 
 def _load_modules() -> None:
     for mod in _MODULES:
-        try:
-            importlib.import_module(f"baselines.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"baselines.{mod}":
-                raise
+        importlib.import_module(f"baselines.{mod}")
 
 
 def names() -> list[str]:

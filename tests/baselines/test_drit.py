@@ -50,7 +50,7 @@ def released(tmp_path_factory, concat0):
 @pytest.mark.parametrize(
     ("config", "manifest"), [("paper", "drit_gen"), ("paper_concat0", "drit_gen_concat0")]
 )
-def test_paper_state_dict_matchesload_manifest(config, manifest, released, concat0):
+def test_paper_state_dict_matches_manifest(config, manifest, released, concat0):
     model = released[0] if config == "paper" else concat0
     ref = load_manifest(manifest)
     ours = {k: list(v.shape) for k, v in model.state_dict().items() if k.split(".")[0] in RELEASED}
