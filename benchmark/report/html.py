@@ -18,16 +18,16 @@ from benchmark import stats
 from benchmark.records import Record, atomic_write_text
 from benchmark.report import plots
 from benchmark.report.grids import Grid
-from benchmark.report.model import (
-    PROFILE_METRICS,
-    Cell,
-    Column,
-    Results,
-    Row,
-    Table,
-    fmt_number,
+from benchmark.report.labels import SPEED_LABEL
+from benchmark.report.model import PROFILE_METRICS, Cell, Column, Results, Table, fmt_number
+from benchmark.report.tables import (
+    cell_text,
+    classifier_line,
+    failure_notes,
+    not_computed_notes,
+    row_shared_failure,
+    seeds_caption,
 )
-from benchmark.report.tables import SPEED_LABEL, cell_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 KERNEL_ROWS = 40  # per kind; the long tail is summed into one line
@@ -67,12 +67,14 @@ def cell_title(cell: Cell) -> str:
     return " | ".join(parts)
 
 
-def _cell_view(cell: Cell) -> dict[str, Any]:
+def _cell_view(cell: Cell, seeds: int | None) -> dict[str, Any]:
+    """Short text so rows stay one line tall: a failed cell names its reason (cut off by the
+    stylesheet, whole on hover and in the notes below the table); a skipped one says so."""
     s = cell.summary
     classes = ["num", cell.status] + (["best"] if cell.best else [])
-    text = cell_text(cell)
-    if s is None and cell.failures:
-        text = f"{cell.status}: {cell.reason}"
+    text = cell_text(cell, seeds)
+    if s is None and cell.status == "failed":
+        text = f"failed: {cell.reason}"
     return {
         "text": text,
         "css": " ".join(classes),
@@ -81,24 +83,16 @@ def _cell_view(cell: Cell) -> dict[str, Any]:
     }
 
 
-def _row_failure_span(row: Row, columns: list[Column]) -> int:
-    """How many leading metric cells to merge into one: all of them when the cell failed the
-    same way in every column (a failed training run), else 0 (one cell per column)."""
-    cells = [row.cells[c.key] for c in columns]
-    if cells and all(c.status == "failed" for c in cells) and len({c.reason for c in cells}) == 1:
-        return len(cells)
-    return 0
-
-
-def _column_view(table: Table, col: Column) -> dict[str, Any]:
+def _column_view(table: Table, col: Column, index: int) -> dict[str, Any]:
     prov = table.column_provenance(col)
     lines = [f"{col.label}: {col.direction} is better"]
     for key, values in prov.items():
         if key.split(".")[0] in EXTRACTOR_KEYS or key.startswith("samples"):
             lines.append(f"{key}: {', '.join(values)}")
     return {
-        "name": col.name,
-        "extractor": col.extractor or "",
+        "index": index,
+        "name": col.metric_label,
+        "extractor": table.extractor_label(col.extractor),
         "arrow": col.arrow,
         "dir": col.direction,
         "title": "\n".join(lines),
@@ -113,11 +107,13 @@ def _table_view(
     out_dir: Path,
 ) -> dict[str, Any]:
     speed = any(r.speed.by_seed or r.speed.failures for r in table.rows)
+    seeds = table.seed_count
     rows = []
     for row in sorted(table.rows, key=lambda r: (r.oracle, r.baseline)):
-        cells = [_cell_view(row.cells[c.key]) for c in table.columns]
+        cells = [_cell_view(row.cells[c.key], seeds) for c in table.columns]
         if speed:
-            cells.append(_cell_view(row.speed))
+            cells.append(_cell_view(row.speed, seeds))
+        shared = row_shared_failure(row, table.columns)
         page = profile_pages.get(row.baseline)
         rows.append(
             {
@@ -125,11 +121,17 @@ def _table_view(
                 "oracle": row.oracle,
                 "profile": _rel(page, out_dir) if page else "",
                 "cells": cells,
-                "span": _row_failure_span(row, table.columns),
+                # a run that failed in every column: one merged cell with the reason
+                "span": len(table.columns) if shared and shared[0] == "failed" else 0,
             }
         )
+    groups = table.column_groups()
     provenance = [
         {"key": k, "values": v, "mixed": len(v) > 1} for k, v in table.provenance().items()
+    ]
+    provenance += [
+        {"key": f"classifier: {k}", "values": v, "mixed": len(v) > 1}
+        for k, v in table.classifier_provenance().items()
     ]
     return {
         "slug": table.slug,
@@ -138,9 +140,17 @@ def _table_view(
         "current": table.current,
         "current_hash": table.current_hash,
         "synthetic": table.synthetic,
-        "columns": [_column_view(table, c) for c in table.columns],
+        "columns": [_column_view(table, c, i + 1) for i, c in enumerate(table.columns)],
+        "groups": [{"variant": v, "span": len(cols)} for v, cols in groups]
+        if any(v for v, _ in groups)
+        else [],
         "speed": speed,
+        "speed_index": len(table.columns) + 1,
         "rows": rows,
+        "caption": seeds_caption(table),
+        "classifier": classifier_line(table),
+        "not_computed": not_computed_notes(table),
+        "failures": failure_notes(table),
         "grids": [
             {
                 "src": _rel(g.path, out_dir),

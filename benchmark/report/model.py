@@ -4,7 +4,10 @@ Everything a report shows is derived here, once, from the record files alone, so
 the Markdown, the LaTeX and the CSV can never disagree. Two rules carry the suite's promise:
 records with different protocol hashes never share a table, and a column is one (metric,
 variant, feature extractor): "FID (inception-v3-compat)" and "FID (protocol:afhq@...)" are
-different numbers and are never averaged together.
+different numbers and are never averaged together. Two things are kept out of the columns so
+the rankings stay readable: columns no baseline could compute (every record skipped, e.g. the
+Inception weights are not installed) become one "not computed" note per reason, and the
+protocol classifier's own held-out accuracy is a line about the table, never a ranked row.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,21 +24,23 @@ from benchmark import records as rec_io
 from benchmark import stats
 from benchmark.errors import UserError
 from benchmark.records import CELL, Record
+from benchmark.report.labels import (
+    SPEED_VARIANT,
+    extractor_label,
+    is_protocol_extractor,
+    metric_label,
+    metric_order,
+    variant_order,
+)
 
 # written by benchmark.profiling into the same cells as the metric records
 PROFILE_METRICS = ("latency_ms", "throughput", "peak_memory_mb", "params", "flops", "kernels")
-SPEED_VARIANT = "bs=1"  # the leaderboard's speed column: latency of one image
+# the protocol classifier's held-out accuracy, written under a pseudo-baseline by the runner
+# (benchmark.metrics.MetricContext.classifier_report): shown about the table, never ranked
+CLASSIFIER_METRIC = "classifier_accuracy"
 # provenance keys that differ on every record and say nothing about comparability
 VOLATILE_PROVENANCE = ("written_at", "wall_time_s")
-DISPLAY_NAMES = {
-    "fid": "FID",
-    "kid": "KID",
-    "is": "IS",
-    "cis": "CIS",
-    "lpips": "LPIPS",
-    "mfid": "mFID",
-    "dipd": "DIPD",
-}
+ZERO_BELOW = 1e-9  # |x| below this is numerical noise around 0 (a CIS of -2.7e-18), shown as 0
 
 
 def oracle_names() -> frozenset[str]:
@@ -63,13 +68,22 @@ class Column:
         return (self.metric, self.variant, self.extractor or "")
 
     @property
+    def sort_key(self) -> tuple:
+        """Grouped by variant (natural order), then metrics in the label table's order."""
+        return (variant_order(self.variant), metric_order(self.metric), self.extractor or "")
+
+    @property
+    def metric_label(self) -> str:
+        return metric_label(self.metric)
+
+    @property
     def name(self) -> str:
-        """Metric and variant, without the extractor: "FID latent", "Top-1 k=5"."""
-        base = DISPLAY_NAMES.get(self.metric.lower(), self.metric)
-        return f"{base} {self.variant}" if self.variant else base
+        """Metric and variant, without the extractor: "FID latent", "Top-1 acc. k=5"."""
+        return f"{self.metric_label} {self.variant}" if self.variant else self.metric_label
 
     @property
     def label(self) -> str:
+        """Unambiguous across tables: the extractor's full id."""
         return f"{self.name} ({self.extractor})" if self.extractor else self.name
 
     @property
@@ -135,10 +149,55 @@ class Table:
     rows: list[Row]
     records: list[Record]
     last_written: str
+    # reason -> the columns every record of which was skipped for it (dropped from the table)
+    not_computed: dict[str, list[Column]] = field(default_factory=dict)
+    # (extractor, variant "top1"/"top5") -> the protocol classifier's held-out accuracy
+    classifier: dict[tuple[str, str], Cell] = field(default_factory=dict)
 
     @property
     def slug(self) -> str:
         return f"{self.protocol}-{self.protocol_hash}"
+
+    def extractor_label(self, extractor: str | None) -> str:
+        n = len({c.extractor for c in self.columns if is_protocol_extractor(c.extractor)})
+        return extractor_label(extractor, n)
+
+    def short_label(self, col: Column) -> str:
+        """ "FID latent (protocol clf.)": the label of a column within this table."""
+        ext = self.extractor_label(col.extractor)
+        return f"{col.name} ({ext})" if ext else col.name
+
+    def column_groups(self) -> list[tuple[str, list[Column]]]:
+        """Consecutive columns of one variant ("latent", "k=5"); columns are sorted by it."""
+        groups: list[tuple[str, list[Column]]] = []
+        for col in self.columns:
+            if groups and groups[-1][0] == col.variant:
+                groups[-1][1].append(col)
+            else:
+                groups.append((col.variant, [col]))
+        return groups
+
+    @property
+    def seed_count(self) -> int | None:
+        """The usual number of seeds behind a cell (the most common; the larger on a tie).
+        Said once in the caption; a cell says its own count only when it differs."""
+        counts = Counter(
+            s.n
+            for row in self.rows
+            for cell in [*row.cells.values(), row.speed]
+            if (s := cell.summary) is not None
+        )
+        if not counts:
+            return None
+        return max(counts, key=lambda n: (counts[n], n))
+
+    @property
+    def uniform_seeds(self) -> bool:
+        """Every number in the table rests on the same number of seeds, none failed."""
+        cells = [c for row in self.rows for c in [*row.cells.values(), row.speed]]
+        return len({c.summary.n for c in cells if c.summary is not None}) <= 1 and not any(
+            c.by_seed and c.failures for c in cells
+        )
 
     @property
     def title(self) -> str:
@@ -157,7 +216,20 @@ class Table:
     def provenance(self) -> dict[str, list[str]]:
         """Every provenance field with its distinct values across the table's records; more
         than one value (two code revisions, two dataset fingerprints) is worth seeing."""
-        return distinct_provenance([r for r in self.records if r.metric not in PROFILE_METRICS])
+        return distinct_provenance(
+            r for r in self.records if r.metric not in (*PROFILE_METRICS, CLASSIFIER_METRIC)
+        )
+
+    def classifier_provenance(self) -> dict[str, list[str]]:
+        """The classifier records' own fields (training steps, per-class accuracy, weights
+        hash): those the rest of the table shares are said once, in ``provenance``."""
+        recs = [r for r in self.records if r.metric == CLASSIFIER_METRIC]
+        own = distinct_provenance(recs)
+        shared = self.provenance()
+        out = {k: v for k, v in own.items() if shared.get(k) != v and k.split(".")[0] != "protocol"}
+        extras = distinct_values((flatten(r.extra) for r in recs), _fmt_any)
+        out.update({f"extra.{k}": v for k, v in extras.items()})
+        return out
 
     def wall_time_s(self) -> float:
         total = 0.0
@@ -188,14 +260,20 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def distinct_provenance(recs: Iterable[Record]) -> dict[str, list[str]]:
+def distinct_values(
+    flat: Iterable[dict[str, Any]], fmt: Callable[[Any], str] = str
+) -> dict[str, list[str]]:
     seen: dict[str, set[str]] = defaultdict(set)
-    for r in recs:
-        for k, v in flatten(r.provenance).items():
+    for d in flat:
+        for k, v in d.items():
             if k.split(".")[-1] in VOLATILE_PROVENANCE:
                 continue
-            seen[k].add(str(v))
+            seen[k].add(fmt(v))
     return {k: sorted(seen[k]) for k in sorted(seen)}
+
+
+def distinct_provenance(recs: Iterable[Record]) -> dict[str, list[str]]:
+    return distinct_values(flatten(r.provenance) for r in recs)
 
 
 def _si(x: float) -> tuple[float, str]:
@@ -209,7 +287,7 @@ def fmt_number(x: float | None, digits: int = 4) -> str:
     """About ``digits`` significant figures without exponents: 223.9, 16.18, 0.4501."""
     if x is None or not math.isfinite(x):
         return "n/a"
-    if x == 0:
+    if abs(x) < ZERO_BELOW:
         return "0"
     scale, suffix = _si(x)
     if suffix:  # params, FLOPs
@@ -218,6 +296,10 @@ def fmt_number(x: float | None, digits: int = 4) -> str:
         return f"{x:.{digits - 1}e}"
     decimals = max(0, min(6, digits - 1 - math.floor(math.log10(abs(x)))))
     return f"{x:.{decimals}f}"
+
+
+def _fmt_any(v: Any) -> str:
+    return fmt_number(v) if isinstance(v, float) else str(v)
 
 
 def fmt_mean_std(s: stats.Summary) -> tuple[str, str]:
@@ -296,15 +378,31 @@ def _build_table(
     current_hash: str,
     oracles: frozenset[str],
 ) -> Table:
-    metric_recs = [r for r in recs if r.metric != CELL and r.metric not in PROFILE_METRICS]
-    directions: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    metric_recs = [r for r in recs if r.metric not in (CELL, CLASSIFIER_METRIC, *PROFILE_METRICS)]
+    by_key: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for r in metric_recs:
-        directions[(r.metric, r.variant, r.extractor or "")].append(r.direction)
-    columns = [
-        Column(m, v, e or None, _majority(directions[(m, v, e)]))
-        for (m, v, e) in sorted(directions)
-    ]
-    baselines = sorted({r.baseline for r in recs})
+        by_key[(r.metric, r.variant, r.extractor or "")].append(r)
+    all_columns = sorted(
+        (
+            Column(m, v, e or None, _majority(r.direction for r in by_key[(m, v, e)]))
+            for (m, v, e) in by_key
+        ),
+        key=lambda c: c.sort_key,
+    )
+    not_computed: dict[str, list[Column]] = defaultdict(list)
+    columns = []
+    for col in all_columns:
+        col_recs = by_key[col.key]
+        if all(r.status == "skipped" for r in col_recs):
+            for reason in sorted({r.reason or "skipped (no reason recorded)" for r in col_recs}):
+                not_computed[reason].append(col)
+        else:
+            columns.append(col)
+    classifier: dict[tuple[str, str], Cell] = defaultdict(Cell)
+    for r in recs:
+        if r.metric == CLASSIFIER_METRIC:
+            _add(classifier[(r.extractor or "", r.variant)], r)
+    baselines = sorted({r.baseline for r in recs if r.metric != CLASSIFIER_METRIC})
     rows = []
     for b in baselines:
         mine = [r for r in recs if r.baseline == b]
@@ -318,13 +416,7 @@ def _build_table(
             key = (r.metric, r.variant, r.extractor or "")
             if key not in cells:
                 continue
-            cell = cells[key]
-            if r.status == "ok" and r.value is not None:
-                cell.by_seed[r.seed] = float(r.value)
-            else:
-                cell.failures[r.seed] = r.reason or r.status
-                if r.status == "skipped":
-                    cell.skipped_seeds.add(r.seed)
+            _add(cells[key], r)
         for cell in cells.values():
             for seed, reason in cell_failures.items():
                 if seed not in cell.by_seed:
@@ -332,10 +424,7 @@ def _build_table(
         speed = Cell()
         for r in mine:
             if r.metric == "latency_ms" and r.variant == SPEED_VARIANT:
-                if r.status == "ok" and r.value is not None:
-                    speed.by_seed[r.seed] = float(r.value)
-                else:
-                    speed.failures[r.seed] = r.reason or r.status
+                _add(speed, r)
         rows.append(Row(b, b in oracles, cells, speed, cell_failures))
     for col in columns:
         _mark_best([r.cells[col.key] for r in rows if not r.oracle], col.direction)
@@ -356,19 +445,34 @@ def _build_table(
         rows=rows,
         records=recs,
         last_written=max(str(r.provenance.get("written_at", "")) for r in recs),
+        not_computed=dict(not_computed),
+        classifier=dict(sorted(classifier.items())),
     )
 
 
+def _add(cell: Cell, r: Record) -> None:
+    if r.status == "ok" and r.value is not None:
+        cell.by_seed[r.seed] = float(r.value)
+    else:
+        cell.failures[r.seed] = r.reason or r.status
+        if r.status == "skipped":
+            cell.skipped_seeds.add(r.seed)
+
+
 def _mark_best(cells: list[Cell], direction: str) -> None:
-    """Mark the best mean (ties all marked) when at least two baselines have a number."""
+    """Mark the best mean (ties all marked) when at least two baselines have a number and
+    they are not all tied (every deterministic method at diversity 0 is no one's win)."""
     means = [(c, c.summary.mean) for c in cells if c.summary is not None]
     if len(means) < 2:
         return
     pick = min if direction == "lower" else max
     best = pick(m for _, m in means)
-    tol = 1e-12 * max(1.0, abs(best))
-    for c, m in means:
-        c.best = abs(m - best) <= tol
+    tol = max(1e-12 * max(1.0, abs(best)), ZERO_BELOW if abs(best) < ZERO_BELOW else 0.0)
+    marks = [abs(m - best) <= tol for _, m in means]
+    if all(marks):
+        return
+    for (c, _), mark in zip(means, marks, strict=True):
+        c.best = mark
 
 
 def collect(results_dir: Path) -> Results:

@@ -18,8 +18,8 @@ from benchmark.records import Record
 from benchmark.report.files import save_figure
 from benchmark.report.model import Column, Table
 
-QUALITY_METRICS = ("fid", "kid", "mfid")  # lower is better, realism of the outputs
-DIVERSITY_METRICS = ("lpips",)  # higher is more diverse
+QUALITY_METRICS = ("fid", "mfid")  # lower is better, realism of the outputs (KID ranks alike)
+DIVERSITY_METRICS = ("lpips", "lpips_diversity", "feature_diversity")  # higher is more diverse
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,22 @@ class Plot:
 
 
 def _pairs(table: Table) -> list[tuple[Column, Column]]:
-    """(quality, diversity) columns of the same synthesis variant."""
+    """(quality, diversity) columns of the same synthesis variant, where a panel says something:
+    two baselines with both numbers, not all at one diversity (every deterministic method at 0
+    and the stochastic ones skipped is not a trade-off)."""
     quality = [c for c in table.columns if c.metric.lower() in QUALITY_METRICS]
     diversity = [c for c in table.columns if c.metric.lower() in DIVERSITY_METRICS]
-    return [(q, d) for q in quality for d in diversity if q.variant == d.variant]
+    out = []
+    for q in quality:
+        for d in diversity:
+            both = [
+                r.cells[d.key].summary.mean
+                for r in table.rows
+                if r.cells[q.key].summary and r.cells[d.key].summary
+            ]
+            if q.variant == d.variant and len(both) >= 2 and max(both) > min(both):
+                out.append((q, d))
+    return out
 
 
 def _colors(table: Table) -> dict[str, str]:
@@ -81,8 +93,8 @@ def quality_diversity(table: Table, out_dir: Path) -> Plot | None:
                 xytext=(4, 4),
                 textcoords="offset points",
             )
-        ax.set_xlabel(f"{d.label} {d.arrow}")
-        ax.set_ylabel(f"{q.label} {q.arrow}")
+        ax.set_xlabel(f"{table.short_label(d)} {d.arrow}")
+        ax.set_ylabel(f"{table.short_label(q)} {q.arrow}")
         ax.set_title(f"{q.name} vs {d.name}", fontsize=9)
         ax.margins(0.15)  # room for the name labels at the edges
         ax.grid(alpha=0.3)
@@ -93,8 +105,9 @@ def quality_diversity(table: Table, out_dir: Path) -> Plot | None:
 
 
 def metric_vs_seed(table: Table, out_dir: Path) -> Plot | None:
-    """Every column's value per seed, one line per baseline: shows outlier seeds at a glance."""
-    cols = [c for c in table.columns if any(r.cells[c.key].by_seed for r in table.rows)]
+    """Every column's value per seed, one line per baseline: shows outlier seeds at a glance
+    (nothing to show, so no figure, when every cell rests on one seed)."""
+    cols = [c for c in table.columns if any(len(r.cells[c.key].by_seed) > 1 for r in table.rows)]
     if not cols:
         return None
     nrows, ncols = _grid(len(cols))
@@ -113,7 +126,7 @@ def metric_vs_seed(table: Table, out_dir: Path) -> Plot | None:
                     color=colors[row.baseline],
                     label=row.baseline,
                 )
-        ax.set_title(f"{col.label} {col.arrow}", fontsize=8)
+        ax.set_title(f"{table.short_label(col)} {col.arrow}", fontsize=8)
         ax.set_xlabel("seed")
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)

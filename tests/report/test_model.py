@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from benchmark import stats
+from benchmark.report.labels import extractor_label, variant_order
 from benchmark.report.model import Cell, Column, fmt_mean_std, fmt_number
+from benchmark.report.tables import cell_text
 
 
 @pytest.mark.parametrize(
@@ -19,6 +21,8 @@ from benchmark.report.model import Cell, Column, fmt_mean_std, fmt_number
         (5.3e7, "53.00M"),
         (9.9e10, "99.00G"),
         (1e-9, "1.000e-09"),
+        (-2.671e-18, "0"),  # float noise around 0 (CIS of a deterministic method)
+        (9.9e-10, "0"),
         (None, "n/a"),
         (float("nan"), "n/a"),
     ],
@@ -40,6 +44,8 @@ def test_columns_differ_by_extractor_and_variant() -> None:
     c = Column("fid", "reference", "inception-v3-compat", "lower")
     assert len({a.key, b.key, c.key}) == 3
     assert a.label == "FID latent (inception-v3-compat)"
+    assert Column("lpips_paired", "", None, "lower").label == "LPIPS to target"
+    assert Column("accuracy_top1", "k=5", None, "higher").name == "Top-1 acc. k=5"
     assert Column("lpips", "", None, "higher").label == "LPIPS"
     assert (a.arrow, Column("lpips", "", None, "higher").arrow) == ("↓", "↑")
 
@@ -52,3 +58,26 @@ def test_cell_status() -> None:
     assert failed.status == "failed"
     assert failed.reason == "nan loss (seeds 0, 1); oom (seed 2)"
     assert Cell(failures={0: "n/a"}, skipped_seeds={0}).status == "skipped"
+
+
+def test_cell_text_says_the_seed_count_only_where_it_differs() -> None:
+    two = Cell(by_seed={0: 1.0, 1: 2.0})
+    assert cell_text(two, seeds=2) == "1.500 ± 0.707"
+    assert cell_text(two, seeds=3) == "1.500 ± 0.707 (2 seeds)"
+    assert cell_text(Cell(by_seed={0: 7.0}), seeds=1) == "7.000"
+    assert cell_text(Cell(by_seed={0: 7.0}), seeds=3) == "7.000 (1 seed)"
+    partial = Cell(by_seed={0: 1.0, 1: 2.0}, failures={2: "oom"})
+    assert cell_text(partial, seeds=3) == "1.500 ± 0.707 (2/3 seeds)"
+
+
+def test_variants_in_natural_order_and_protocol_extractor_shortened() -> None:
+    assert sorted(["k=10", "k=1", "k=20", "k=5"], key=variant_order) == [
+        "k=1",
+        "k=5",
+        "k=10",
+        "k=20",
+    ]
+    assert sorted(["reference", "latent", ""], key=variant_order) == ["", "latent", "reference"]
+    assert extractor_label("protocol:afhq@845d5b41e828") == "protocol clf."
+    assert extractor_label("protocol:afhq@845d5b41e828", 2) == "protocol:afhq@845d5b41e828"
+    assert extractor_label("inception-v3-compat") == "inception-v3-compat"

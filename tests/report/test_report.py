@@ -58,8 +58,20 @@ def section(page: Node, protocol: str, phash: str) -> Node:
 
 
 def header_labels(table: Node) -> list[str]:
+    """Each column's header as a reader sees it: its variant group (the row above, when the
+    table has one) then its own text: "latent FID ↓ inception-v3-compat"."""
     (thead,) = table.find_all("thead")
-    return [th.text for th in thead.iter("th")]
+    groups = [
+        g.text for g in thead.find_all("th", class_="group") for _ in range(int(g.attrs["colspan"]))
+    ]
+    heads = sorted(thead.find_all("th"), key=lambda th: int(th.attrs.get("data-col", -1)))
+    heads = [th for th in heads if "data-col" in th.attrs]
+    assert [int(th.attrs["data-col"]) for th in heads] == list(range(len(heads)))
+    labels = []
+    for i, th in enumerate(heads):
+        group = groups[i - 1] if 0 < i <= len(groups) else ""
+        labels.append(f"{group} {th.text}".strip())
+    return labels
 
 
 def row(table: Node, baseline: str) -> Node:
@@ -98,33 +110,36 @@ def test_one_table_per_protocol_version_and_old_versions_labelled(page: Node) ->
     assert [
         r.attrs["data-baseline"] for r in old_table.find_all("tr") if "data-baseline" in r.attrs
     ] == ["munit"]
-    assert cell(old_table, "munit", "FID latent").text == "51.00 ± 1.00"
+    assert cell(old_table, "munit", "latent FID").text == "51.00 ± 1.00"
     (table,) = current.find_all("table", class_="leaderboard")
-    assert cell(table, "munit", "FID latent").text == "41.50 ± 0.50"
+    assert cell(table, "munit", "latent FID").text == "41.50 ± 0.50"
 
 
 def test_extractors_and_variants_are_separate_columns_with_directions(page: Node) -> None:
     (table,) = section(page, "afhq", fx.AFHQ_HASH).find_all("table", class_="leaderboard")
     labels = header_labels(table)
+    # grouped by variant (a header row above), the protocol classifier shortened
     assert labels == [
         "Baseline",
-        f"FID latent ↓ {fx.EXT_COMPAT}",
-        f"FID latent ↓ {fx.EXT_PROTO}",
-        f"FID reference ↓ {fx.EXT_COMPAT}",
-        "LPIPS latent ↑",
-        "LPIPS reference ↑",
+        f"latent FID ↓ {fx.EXT_COMPAT}",
+        "latent FID ↓ protocol clf.",
+        "latent LPIPS ↑",
+        f"reference FID ↓ {fx.EXT_COMPAT}",
+        "reference LPIPS ↑",
         "Latency bs=1 (ms) ↓ profile",
     ]
-    ths = table.find_all("th", scope="col")
-    assert [th.attrs["data-dir"] for th in ths[1:]] == ["lower"] * 3 + ["higher"] * 2 + ["lower"]
+    ths = sorted(table.find_all("th", scope="col"), key=lambda th: int(th.attrs["data-col"]))
+    dirs = ["lower", "lower", "higher", "lower", "higher", "lower"]
+    assert [th.attrs["data-dir"] for th in ths[1:]] == dirs
     assert "9" * 64 in ths[1].attrs["title"]  # the extractor's weights hash on hover
+    assert fx.EXT_PROTO in ths[2].attrs["title"]  # the full id behind "protocol clf."
     assert "sortable" in table.classes()
 
 
 def test_cells_show_mean_std_and_bootstrap_ci_on_hover(page: Node) -> None:
     (table,) = section(page, "afhq", fx.AFHQ_HASH).find_all("table", class_="leaderboard")
     values = fx.AFHQ["stargan_v2"][("fid", "latent", fx.EXT_COMPAT, "lower")]
-    td = cell(table, "stargan_v2", f"FID latent ↓ {fx.EXT_COMPAT}")
+    td = cell(table, "stargan_v2", f"latent FID ↓ {fx.EXT_COMPAT}")
     mean, std = np.mean(values), np.std(values, ddof=1)
     assert td.text == f"{mean:.2f} ± {std:.2f}"
     lo, hi = stats.bootstrap_ci(values)
@@ -147,11 +162,11 @@ def test_best_marked_per_column_and_never_an_oracle(page: Node) -> None:
         for label in header_labels(afhq)[1:]
     }
     assert best == {
-        f"FID latent ↓ {fx.EXT_COMPAT}": ["stargan_v2"],
-        f"FID latent ↓ {fx.EXT_PROTO}": ["stargan_v2"],
-        f"FID reference ↓ {fx.EXT_COMPAT}": ["stargan_v2"],
-        "LPIPS latent ↑": ["munit"],
-        "LPIPS reference ↑": ["stargan_v2"],
+        f"latent FID ↓ {fx.EXT_COMPAT}": ["stargan_v2"],
+        "latent FID ↓ protocol clf.": ["stargan_v2"],
+        "latent LPIPS ↑": ["munit"],
+        f"reference FID ↓ {fx.EXT_COMPAT}": ["stargan_v2"],
+        "reference LPIPS ↑": ["stargan_v2"],
         "Latency bs=1 (ms) ↓ profile": [],  # only one baseline was profiled
     }
     (e2s,) = section(page, "edges2shoes", fx.E2S_HASH).find_all("table", class_="leaderboard")
@@ -182,8 +197,8 @@ def test_speed_column_and_profile_page(out: Path, page: Node) -> None:
     prof = parse(prof_path.read_text(encoding="utf-8"))
     kinds = {t.attrs["data-kind"]: t for t in prof.find_all("table", class_="kernels")}
     assert set(kinds) == {"cuda", "cpu"}
-    assert header_labels(kinds["cuda"])[0] == "CUDA kernel"
-    assert header_labels(kinds["cpu"])[0] == "CPU operator"
+    for kind, first in (("cuda", "CUDA kernel"), ("cpu", "CPU operator")):
+        assert next(kinds[kind].find_all("thead")[0].iter("th")).text == first
     names = [tr.find_all("td")[0].text for tr in kinds["cuda"].find_all("tbody")[0].iter("tr")]
     assert names == ["volta_sgemm_128x64_nn", "void at::native::elementwise_kernel<128, 2>"]
     shares = [tr.find_all("td")[2].text for tr in kinds["cpu"].find_all("tbody")[0].iter("tr")]
@@ -268,10 +283,12 @@ def test_markdown_leaderboard(out: Path) -> None:
     (line,) = [ln for ln in md.splitlines() if ln.startswith("| stargan_v2 |")]
     assert line.count("**") == 8  # four best cells in bold
     assert "| **16.20 ± 0.20** |" in line
-    assert f"drit, every column: failed: {fx.DRIT_REASON} (seeds 0, 1, 2)" in md
-    assert f"bicyclegan, every column: partial: {fx.BICYCLE_REASON} (seed 2)" in md
+    assert f"- failed: {fx.DRIT_REASON} (seeds 0, 1, 2) — drit (every column)" in md
+    assert f"- partial: {fx.BICYCLE_REASON} (seed 2) — bicyclegan (every column)" in md
     header = next(ln for ln in md.splitlines() if ln.startswith("| Baseline |"))
-    assert f"FID latent ({fx.EXT_PROTO}) ↓" in header
+    assert "| FID latent (protocol clf.) ↓ |" in header
+    assert "Mean ± std over 3 seeds per cell.\n" in md  # afhq: every cell has 3 seeds
+    assert "Mean ± std over 3 seeds per cell unless marked." in md  # edges2shoes: one failed
 
 
 def test_latex_tables(out: Path) -> None:

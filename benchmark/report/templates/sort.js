@@ -31,13 +31,14 @@
       return ka < kb ? -sign : ka > kb ? sign : 0;
     });
     rows.forEach(function (r) { tbody.appendChild(r); });
-    Array.prototype.forEach.call(th.parentNode.cells, function (h) { h.removeAttribute("aria-sort"); });
+    table.tHead.querySelectorAll("th[aria-sort]").forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", order);
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("table.sortable").forEach(function (table) {
-      var heads = table.tHead.rows[0].cells;
-      Array.prototype.forEach.call(heads, function (th, i) {
+      // data-col is the header's column in the body rows (variant group headers have none)
+      table.tHead.querySelectorAll("th[data-col]").forEach(function (th) {
+        var i = parseInt(th.getAttribute("data-col"), 10);
         th.addEventListener("click", function () { sortBy(table, th, i); });
       });
     });
