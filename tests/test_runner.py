@@ -181,3 +181,20 @@ def test_second_run_on_the_same_folder_skips_a_cell_held_by_a_live_run(tmp_path,
     assert run(cfg)["busy"] == 1
     (cell / ".lock").unlink()
     assert run(cfg)["done"] == 1
+
+
+def test_few_shot_training_never_sees_a_target_class(tmp_path, cache):
+    """FUNIT's training batches come from source classes only, whatever the seed."""
+    from benchmark.plan import make_sampler
+    from benchmark.runner import load_protocol
+
+    data = load_protocol("animal_faces", _cfg(tmp_path, cache))
+    target_classes = {it.domain for it in data.test.items}
+    seen = []
+    real_images = data.images
+    data.images = lambda items: seen.extend(items) or real_images(items)
+    sampler = make_sampler(data, "few_shot")
+    for step in range(50):
+        batch = sampler(torch.Generator().manual_seed(step), 8)
+        assert int(batch["y"].max()) < len({it.domain for it in data.train.items})
+    assert seen and not ({it.domain for it in seen} & target_classes)
