@@ -23,7 +23,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q $(ARGS)
 
 bench: $(VENV)/.installed
-	$(PY) -m pytest -q tests/benchmarks --benchmark-enable -m 'not slow' $(ARGS)
+	$(PY) -m pytest -q tests/benchmarks --benchmark-enable -m 'not chromium' $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

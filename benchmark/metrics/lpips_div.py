@@ -70,15 +70,18 @@ def pairwise_mean(n: int, k: int, pairs, dist) -> float:
 DIV_LAYERS = ("content", "final")  # the protocol classifier's last two conv stages
 
 
+def unit_channels(x: torch.Tensor) -> torch.Tensor:
+    """Feature maps scaled to unit length over channels at every position."""
+    return x / (x.norm(dim=1, keepdim=True) + 1e-10)
+
+
 def feature_distance(fa: dict, fb: dict, layers=DIV_LAYERS) -> torch.Tensor:
-    """LPIPS-like distance without learned weights: channel-unit-normalised maps, squared
-    difference summed over channels, averaged over space, then over layers."""
+    """LPIPS-like distance without learned weights between ``unit_channels`` maps: squared
+    difference summed over channels, averaged over space, then over layers. Maps are normalised
+    once per output by the caller, not once per pair (an output is in K - 1 pairs)."""
     total = 0
     for name in layers:
-        a, b = fa[name], fb[name]
-        a = a / (a.norm(dim=1, keepdim=True) + 1e-10)
-        b = b / (b.norm(dim=1, keepdim=True) + 1e-10)
-        total = total + ((a - b) ** 2).sum(dim=1).mean(dim=(1, 2))
+        total = total + ((fa[name] - fb[name]) ** 2).sum(dim=1).mean(dim=(1, 2))
     return total / len(layers)
 
 
@@ -141,12 +144,13 @@ def _feature_diversity(ctx, group, variant, mode, prov):
     per_task = {}
     for s in group:
         feats = ctx.store.get(ex, s.flat_outputs(), "fake", f"{s.task} outputs")
+        unit = {k: unit_channels(feats[k]) for k in DIV_LAYERS}
         per_task[s.task] = pairwise_mean(
             s.num_inputs,
             s.outputs_per_input,
             pair_indices(s.outputs_per_input, mode),
-            lambda ia, ib, f=feats: feature_distance(
-                {k: f[k][ia] for k in DIV_LAYERS}, {k: f[k][ib] for k in DIV_LAYERS}
+            lambda ia, ib, u=unit: feature_distance(
+                {k: u[k][ia] for k in DIV_LAYERS}, {k: u[k][ib] for k in DIV_LAYERS}
             ),
         )
     prov = {

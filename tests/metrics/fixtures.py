@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from PIL import Image
 
+from benchmark import features
 from benchmark.samples import TaskSamples
 from protocols.base import Item, Protocol, ProtocolData, Split
 
@@ -105,3 +107,18 @@ def samples(
             )
         )
     return out
+
+
+def random_inception_file(path: Path) -> None:
+    """torch-fidelity's Inception with random weights (its constructor needs a state dict)."""
+    orig = tf_inception.FeatureExtractorInceptionV3.load_state_dict
+    tf_inception.FeatureExtractorInceptionV3.load_state_dict = lambda self, sd, *a, **k: None
+    real_url = tf_inception.load_state_dict_from_url
+    tf_inception.load_state_dict_from_url = lambda *a, **k: {}
+    try:
+        torch.manual_seed(0)
+        fe = tf_inception.FeatureExtractorInceptionV3("x", ["2048"])
+    finally:
+        tf_inception.FeatureExtractorInceptionV3.load_state_dict = orig
+        tf_inception.load_state_dict_from_url = real_url
+    torch.save(fe.state_dict(), path / features.INCEPTION_COMPAT_FILE)

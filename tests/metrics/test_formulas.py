@@ -106,3 +106,30 @@ def test_psnr_and_ssim_match_independent_formulas():
     expected = [np.mean([ssim_np(a[i, c], b[i, c]) for c in range(3)]) for i in range(2)]
     assert ssim(ta, tb).numpy() == pytest.approx(expected, rel=1e-5)
     assert float(ssim(ta, ta)[0]) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_fid_with_fewer_images_than_dims_and_kid_match_torch_fidelity_directly():
+    """The shortcuts (FID's trace from the n1 x n2 product when Sigma is rank-deficient; KID's
+    kernels computed once and sliced) against the library's own functions on the same features."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    f, r = _feats(20, 64, 7, 0.3), _feats(30, 64, 8)
+    stats = [fid_features_to_statistics(x.double()) for x in (f, r)]
+    lib = fid_statistics_to_metric(*stats, False)["frechet_inception_distance"]
+    x, y = f.double().numpy(), r.double().numpy()
+    covmean = scipy.linalg.sqrtm(np.cov(x, rowvar=False) @ np.cov(y, rowvar=False)).real
+    sq = ((x.mean(0) - y.mean(0)) ** 2).sum()
+    expected = sq + np.trace(np.cov(x, rowvar=False) + np.cov(y, rowvar=False) - 2 * covmean)
+    assert fid(f, r) == pytest.approx(lib, rel=1e-6)
+    assert fid(f, r) == pytest.approx(expected, rel=1e-6)
+    assert fid(f, f) == pytest.approx(0.0, abs=1e-9)
+    for n1, n2 in ((40, 25), (25, 40)):  # subset size = the smaller set; both orders
+        f, r = _feats(n1, 16, 9, 0.2), _feats(n2, 16, 10)
+        ref = kid_features_to_metric(
+            f, r, kid_subset_size=25, kid_subsets=20, rng_seed=3, verbose=False
+        )
+        mean, std, used = kid(f, r, subsets=20, seed=3)
+        assert used == 25
+        assert mean == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-5)
+        assert std == pytest.approx(ref["kernel_inception_distance_std"], rel=1e-4)

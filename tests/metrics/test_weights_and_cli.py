@@ -12,11 +12,11 @@ import torch
 import torch_fidelity
 import torchvision
 from PIL import Image
-from torch_fidelity import feature_extractor_inceptionv3 as tf_inception
 
 import benchmark.features as features
 from benchmark.cli import main
 from benchmark.metrics.lpips_div import build_lpips, pair_indices, pairwise_mean
+from tests.metrics.fixtures import random_inception_file
 
 
 @pytest.fixture()
@@ -71,26 +71,11 @@ def test_lpips_diversity_equals_a_direct_lpips_loop(alexnet_file, offline):
         assert ours == pytest.approx(direct, rel=1e-5)
 
 
-def _random_inception_file(path):
-    """torch-fidelity's Inception with random weights (its constructor needs a state dict)."""
-    orig = tf_inception.FeatureExtractorInceptionV3.load_state_dict
-    tf_inception.FeatureExtractorInceptionV3.load_state_dict = lambda self, sd, *a, **k: None
-    real_url = tf_inception.load_state_dict_from_url
-    tf_inception.load_state_dict_from_url = lambda *a, **k: {}
-    try:
-        torch.manual_seed(0)
-        fe = tf_inception.FeatureExtractorInceptionV3("x", ["2048"])
-    finally:
-        tf_inception.FeatureExtractorInceptionV3.load_state_dict = orig
-        tf_inception.load_state_dict_from_url = real_url
-    torch.save(fe.state_dict(), path / features.INCEPTION_COMPAT_FILE)
-
-
 @pytest.mark.slow  # ~12 Inception forwards at 299 px on CPU: a minute on a shared 2-core box
 def test_cli_inception_fid_equals_torch_fidelity_on_folders(tmp_path, offline, capsys):
     wdir = tmp_path / "w"
     wdir.mkdir()
-    _random_inception_file(wdir)
+    random_inception_file(wdir)
     real, fake = tmp_path / "real", tmp_path / "fake"
     _save_pngs(real, _random_images(3, 24, 0))
     _save_pngs(fake, _random_images(3, 24, 1))
