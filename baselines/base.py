@@ -24,9 +24,6 @@ Batches are dicts of tensors (images float in [-1, 1], shape (N, 3, S, S)):
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,6 +31,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from benchmark.atomic import atomic_path
 from benchmark.errors import UserError
 
 TASK_KINDS = ("paired", "unpaired", "multi_domain", "few_shot", "attributes")
@@ -110,8 +108,6 @@ class Translator(nn.Module):
     # --- checkpoints ----------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Atomic checkpoint (weights, optimizers, step): a crash mid-save keeps the old file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format": CHECKPOINT_FORMAT,
             "baseline": self.name,
@@ -121,14 +117,8 @@ class Translator(nn.Module):
             "nets": self.state_dict(),
             "optim": {k: o.state_dict() for k, o in self.optimizers().items()},
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
     def load(self, path: str | Path) -> None:
         """Load our own checkpoint, or the authors' released file via ``load_official``."""

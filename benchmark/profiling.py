@@ -46,6 +46,7 @@ import baselines
 import protocols
 from baselines.base import TaskSpec, Translator
 from benchmark import presets
+from benchmark.atomic import atomic_path
 from benchmark.device import describe, resolve, synchronize
 from benchmark.errors import UserError
 from benchmark.plan import pair_spec, task_spec_for
@@ -244,20 +245,12 @@ def _without_kineto_chatter() -> Iterator[None]:
 
 def _export_trace(prof: profile, path: Path) -> None:
     """Chrome trace written whole or not at all (temp file in the same folder, then replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     # the suffix must stay .json.gz: torch gzips the export when the path ends in .gz
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".json.gz")
-    os.close(fd)
-    try:
-        prof.export_chrome_trace(tmp)
+    with atomic_path(path, suffix=".json.gz") as tmp:
+        prof.export_chrome_trace(str(tmp))
         wait = getattr(prof, "wait_for_exports", None)  # async CUPTI-monitor export (torch 2.14)
         if wait is not None:
             wait()
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a trace is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
 
 
 # --- the library entry point --------------------------------------------------------------

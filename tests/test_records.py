@@ -47,22 +47,10 @@ def test_crash_during_replace_keeps_old_record_and_no_temp(tmp_path, monkeypatch
 
 
 def test_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
-    real_fdopen = os.fdopen
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    class FullFile:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *a):
-            self.f.close()
-
-        def write(self, _):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: FullFile(real_fdopen(fd, *a, **k)))
+    monkeypatch.setattr(os, "fsync", no_space)
     with pytest.raises(DiskFull, match="disk full while writing .*rerun"):
         rec.write(tmp_path, _record(value=3.0))
     monkeypatch.undo()
