@@ -315,7 +315,8 @@ def seed_margin(ref: Sequence[float], cur: Sequence[float], confidence: float) -
 def _compare_metric(
     group: Group, tol: Tolerance, ref: list[Record], cur: list[Record]
 ) -> Row | None:
-    """The verdict on one metric group; None when both sides' means are identical."""
+    """The verdict on one metric group; None when both sides are identical (same means, or the
+    same skip/failure reason)."""
     ref_vals, cur_vals = _ok_values(ref), _ok_values(cur)
     direction = (ref or cur)[0].direction  # the reference defines the gate
     row = Row(group, "", False, direction=direction)
@@ -324,6 +325,8 @@ def _compare_metric(
         if cur_vals:
             row.verdict = "fixed" if ref else "new"
             row.current = _describe(cur_vals)
+        elif ref and cur and _reason(ref) == _reason(cur):
+            return None  # skipped/failed the same way on both sides: unchanged, not news
         else:
             row.verdict = "still failing" if ref else "new"
             row.current = _reason(cur) if cur else "no record"

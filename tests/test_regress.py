@@ -374,3 +374,31 @@ def test_presets_share_one_reference(tmp_path, capsys):
     paper = write_grid(tmp_path / "paper", grid("paper", "0000000000cc", 10.0))
     code, _, err = gate(capsys, paper, ref_root)
     assert code == 2 and "has no records of preset paper" in err
+
+
+def test_same_skip_reason_on_both_sides_is_not_listed(tmp_path, capsys):
+    """Offline runs skip Inception metrics identically every time: no row, exit 0."""
+    for side in ("ref", "cur"):
+        records.write(tmp_path / side, _skip_record())
+        records.write(tmp_path / side, records.Record(**_IDS, metric="l1", value=0.5))
+    code = benchmark.cli.main(
+        ["regress", "--results", str(tmp_path / "cur"), "--reference", str(tmp_path / "ref")]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "weights missing" not in out and "still failing" not in out
+
+
+_IDS = dict(
+    protocol="afhq", protocol_hash="abc", baseline="munit", seed=0, config="tiny", preset="smoke"
+)
+
+
+def _skip_record():
+    return records.Record(
+        **_IDS,
+        metric="fid",
+        extractor="inception-v3-compat",
+        value=None,
+        status="skipped",
+        reason="weights missing: put X in Y",
+    )
