@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from tests.baselines.fixtures import manifest, random_state  # noqa: F401 (re-exported)
+from tests.baselines.fixtures import random_state
 
 EPS = 1e-5
 
@@ -97,3 +97,13 @@ def decoder(sd, prefix, h, n_up, n_res, up_norm, adain_params=None):
             h = _inorm(h)
         h = F.relu(h)
     return torch.tanh(_conv(sd, f"{prefix}.model.{1 + 2 * n_up}.conv", h, 1, 3))
+
+
+def write_ab_release(man: dict, path) -> tuple[dict, dict]:
+    """A UNIT/MUNIT-style release at ``path``: {'a': gen_a, 'b': gen_b}, random tensors of the
+    manifest's shapes plus the PyTorch 0.3 InstanceNorm keys the authors' loader drops."""
+    g = torch.Generator().manual_seed(0)
+    a, b = random_state(man["state_dict"], g), random_state(man["state_dict"], g)
+    legacy = random_state(man["legacy_pre_torch0.4_keys"], g)
+    torch.save({"a": {**a, **legacy}, "b": {**b, **legacy}}, path)
+    return a, b

@@ -10,9 +10,9 @@ import torch
 import baselines
 from baselines.components.losses import r1_penalty
 from tests.baselines import liu_reference as ref
-from tests.baselines.fixtures import make_batch, task_for
+from tests.baselines.fixtures import make_batch, manifest, random_state, task_for
 
-MAN = ref.manifest("funit_animalfaces_gen")
+MAN = manifest("funit_animalfaces_gen")
 # manifest notes: GPPatchMcResDis(nf 64, n_res_blks 10, num_classes 119) has 54252599 params
 DIS_PARAMS = 54252599
 
@@ -22,7 +22,7 @@ def released(tmp_path_factory):
     """The paper model loaded from a file shaped and wrapped like animal149_gen.pt, with
     different tensors for ``gen`` and ``gen_test``."""
     g = torch.Generator().manual_seed(0)
-    gen, gen_test = ref.random_state(MAN["state_dict"], g), ref.random_state(MAN["state_dict"], g)
+    gen, gen_test = random_state(MAN["state_dict"], g), random_state(MAN["state_dict"], g)
     path = tmp_path_factory.mktemp("funit") / "animal149_gen.pt"
     torch.save({"gen": gen, "gen_test": gen_test}, path)
     model = baselines.build("funit", config="paper", checkpoint=path)

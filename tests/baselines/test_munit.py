@@ -10,19 +10,17 @@ import torch
 import baselines
 from baselines.base import TaskSpec
 from tests.baselines import liu_reference as ref
+from tests.baselines.fixtures import manifest
 
-MAN = ref.manifest("munit_edges2shoes_gen")
+MAN = manifest("munit_edges2shoes_gen")
 STYLE_DIM = MAN["config"]["gen"]["style_dim"]
 
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
     """The paper model loaded from a file shaped and wrapped like edges2shoes.pt."""
-    g = torch.Generator().manual_seed(0)
-    a, b = ref.random_state(MAN["state_dict"], g), ref.random_state(MAN["state_dict"], g)
-    legacy = ref.random_state(MAN["legacy_pre_torch0.4_keys"], g)
     path = tmp_path_factory.mktemp("munit") / "edges2shoes.pt"
-    torch.save({"a": {**a, **legacy}, "b": {**b, **legacy}}, path)
+    a, b = ref.write_ab_release(MAN, path)
     model = baselines.build("munit", config="paper", checkpoint=path)
     model.eval()
     return model, a, b

@@ -10,18 +10,16 @@ import baselines
 from baselines.base import TaskSpec
 from benchmark.errors import UserError
 from tests.baselines import liu_reference as ref
+from tests.baselines.fixtures import manifest
 
-MAN = ref.manifest("unit_gen")
+MAN = manifest("unit_gen")
 
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
     """The paper model loaded from a file shaped and wrapped like unit_gta2city.pt."""
-    g = torch.Generator().manual_seed(0)
-    a, b = ref.random_state(MAN["state_dict"], g), ref.random_state(MAN["state_dict"], g)
-    legacy = ref.random_state(MAN["legacy_pre_torch0.4_keys"], g)
     path = tmp_path_factory.mktemp("unit") / "unit_gta2city.pt"
-    torch.save({"a": {**a, **legacy}, "b": {**b, **legacy}}, path)
+    a, b = ref.write_ab_release(MAN, path)
     model = baselines.build("unit", config="paper", checkpoint=path)
     return model, a, b, path
 
