@@ -1,8 +1,9 @@
 """Turn a torch.profiler event table into the top-kernels list every profile record carries.
 
-Kept apart from the profiling runtime so the CUDA-specific reading can be tested without a GPU,
-on a recorded table (tests/fixtures/profiler_cuda_events.json) in the same row format that
-``event_rows`` writes from a live ``prof.key_averages()``.
+Kept apart from the profiling runtime so the CUDA-specific reading can be tested without a GPU:
+tests/test_profiling.py lays out a CUDA profile's kineto events (tests/fixtures/
+profiler_cuda_launches.json) and lets torch's own ``EventList.key_averages()`` aggregate them,
+then reads the result through ``event_rows`` exactly as a live profile is read.
 
 How ``key_averages()`` looks on CUDA (torch/autograd/profiler_util.py, ``FunctionEvent`` and
 ``FunctionEventAvg``): kernels, memcpys and memsets are rows of their own with

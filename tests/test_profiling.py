@@ -1,5 +1,6 @@
-"""Profiling: the CPU path run for real on tiny translators, the CUDA kernel-table reading on a
-hand-written key_averages() table, FLOPs against a hand count, and the ``profile`` CLI."""
+"""Profiling: the CPU path run for real on tiny translators, the CUDA kernel-table reading on
+torch's own key_averages() of a kineto-shaped CUDA event list, FLOPs against a hand count, and
+the ``profile`` CLI."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.autograd import DeviceType
+from torch.autograd.profiler_util import EventList, FunctionEvent
 
 import protocols
 from baselines.base import TaskSpec, Translator
 from benchmark import profiling
 from benchmark.errors import UserError
-from benchmark.profiling_parse import ROW_FIELDS, top_kernels, total_self_time_us
+from benchmark.profiling_parse import ROW_FIELDS, event_rows, top_kernels, total_self_time_us
 
-FIXTURE = Path(__file__).parent / "fixtures" / "profiler_cuda_events.json"
+LAUNCHES = Path(__file__).parent / "fixtures" / "profiler_cuda_launches.json"
 KINDS = ("paired", "unpaired", "multi_domain", "few_shot", "attributes")
 
 
@@ -245,74 +248,140 @@ def test_model_returns_to_its_mode():
     assert model.device.type == "cpu"
 
 
-# --- the CUDA kernel table, from the recorded format ------------------------------------
-def _fixture() -> dict:
-    return json.loads(FIXTURE.read_text())
+# --- the CUDA kernel table, from torch's own aggregation of a kineto-shaped event list ------
+def _launches() -> dict:
+    return json.loads(LAUNCHES.read_text())
 
 
-def test_fixture_rows_have_the_fields_a_live_profile_has():
+def cuda_event_list(doc: dict) -> EventList:
+    """The events a kineto CUDA profile of ``doc["steps"]`` calls yields, linked and
+    aggregated by torch's own classes (built as ``_parse_kineto_results`` builds them).
+
+    Per step: the "translate" range on the CPU thread and mirrored on the GPU stream (both
+    user annotations); each launch's operator chain nested on the CPU, its innermost operator
+    holding one runtime call per kernel and owning the kernels (``append_kernel``, as the
+    correlation ids link them); the kernels back to back on the stream. One
+    ``cudaDeviceSynchronize`` at the end waits for the stream.
+    """
+    events: list[FunctionEvent] = []
+
+    def add(name, start, end, device=DeviceType.CPU, annotation=False, thread=1):
+        evt = FunctionEvent(
+            id=len(events) + 1,
+            name=name,
+            thread=thread,
+            start_us=start,
+            end_us=end,
+            use_device="cuda",
+            device_type=device,
+            is_user_annotation=annotation,
+            input_shapes=[],
+            stack=[],
+        )
+        events.append(evt)
+        return evt
+
+    cpu = gpu = 0.0
+    for _ in range(doc["steps"]):
+        cpu_start, gpu_start = cpu, gpu = cpu + 5, max(gpu, cpu) + 20
+        for launch in doc["launches"]:
+            runtime = launch.get("runtime", "cudaLaunchKernel")
+            for _ in range(launch["repeat"]):
+                depth, n = len(launch["ops"]), len(launch["kernels"])
+                span = 2 * depth + 6 * n + 4
+                chain = [add(op, cpu + i, cpu + span - i) for i, op in enumerate(launch["ops"])]
+                t = cpu + depth + 1
+                for name, dur in launch["kernels"]:
+                    add(runtime, t, t + 5)
+                    kernel = add(name, gpu, gpu + dur, DeviceType.CUDA, thread=7)
+                    chain[-1].append_kernel(name, 0, kernel.time_range.elapsed_us())
+                    t, gpu = t + 6, gpu + dur
+                cpu += span + 1
+        add("translate", cpu_start - 1, cpu, annotation=True)
+        add("translate", gpu_start, gpu, DeviceType.CUDA, annotation=True, thread=7)
+    add("cudaDeviceSynchronize", cpu + 1, max(cpu, gpu) + 2)
+    out = EventList(events, use_device="cuda")
+    out._build_tree()  # what profile.events() does before key_averages()
+    return out
+
+
+def _expected_kernels(doc: dict) -> dict[str, tuple[float, int]]:
+    """Per kernel name, (time per step, calls per step) summed straight from the launches."""
+    totals: dict[str, tuple[float, int]] = {}
+    for launch in doc["launches"]:
+        for name, dur in launch["kernels"]:
+            t, c = totals.get(name, (0.0, 0))
+            totals[name] = (t + dur * launch["repeat"], c + launch["repeat"])
+    return totals
+
+
+@pytest.fixture(scope="module")
+def cuda_rows():
+    doc = _launches()
+    return event_rows(cuda_event_list(doc).key_averages()), doc
+
+
+def test_cuda_rows_have_the_fields_a_live_cpu_profile_has(cuda_rows):
+    rows, _ = cuda_rows
     model = ConvTranslator(_task())
     fn = profiling.make_forward(model, _task(), 1, torch.device("cpu"), 1)
     live, kind = profiling.profile_kernels(fn, torch.device("cpu"), steps=1)
     assert kind == "cpu"
     assert live and all(tuple(r) == ROW_FIELDS for r in live)
-    assert all(tuple(r) == ROW_FIELDS for r in _fixture()["events"])
     assert {r["device_type"] for r in live} == {"DeviceType.CPU"}
+    assert all(tuple(r) == ROW_FIELDS for r in rows)
+    assert {r["device_type"] for r in rows} == {"DeviceType.CPU", "DeviceType.CUDA"}
 
 
-def test_cuda_table_keeps_only_kernels_ranked_by_device_self_time():
-    doc = _fixture()
-    rows, steps = doc["events"], doc["steps"]
+def test_torch_counts_kernel_time_on_launching_operators_and_annotations_too(cuda_rows):
+    """Why only some rows are kernels: summing device self time over every row counts each
+    kernel three times (its own row, the operator that launched it, the GPU-side range)."""
+    rows, doc = cuda_rows
+    per_step = sum(t for t, _ in _expected_kernels(doc).values())
+    naive = sum(r["self_device_time_total"] for r in rows) / doc["steps"]
+    assert naive == pytest.approx(3 * per_step)
+    conv = next(r for r in rows if r["key"] == "aten::cudnn_convolution")
+    assert conv["device_type"] == "DeviceType.CPU" and conv["self_device_time_total"] > 0
+
+
+def test_cuda_table_is_the_kernels_ranked_by_self_time_per_step(cuda_rows):
+    rows, doc = cuda_rows
+    steps = doc["steps"]
+    expected = sorted(_expected_kernels(doc).items(), key=lambda kv: (-kv[1][0], kv[0]))
+    assert len(expected) > 15  # the table is cut
     kernels = top_kernels(rows, "cuda", steps)
-    assert len(kernels) == 15  # 20 device rows in the table, cut to the top 15
-    top = kernels[0]
-    # the widest cuDNN conv, not aten::cudnn_convolution (its CPU row repeats 15279.9 us of
-    # device time) and not the GPU side of the "translate" annotation (23906.7 us)
-    assert top["name"].startswith("sm90_xmma_fprop_implicit_gemm_f32f32_tf32f32_f32_nhwckrsc")
-    assert "tilesize128x128x32" in top["name"]
-    assert top == {
-        "name": top["name"],
-        "self_time_us": pytest.approx(6912.448 / 2),
-        "calls": 16.0,
-        "kind": "cuda",
-    }
-    names = [k["name"] for k in kernels]
-    assert not [n for n in names if n.startswith(("aten::", "cuda")) or n == "translate"]
-    assert names[2].startswith("void cudnn::engines_precompiled::nchwToNhwcKernel")
-    times = [k["self_time_us"] for k in kernels]
-    assert times == sorted(times, reverse=True)
-    assert times[-1] == pytest.approx(174.272 / 2)  # 15th of 20
-    assert not any("Memset" in n or "FillFunctor" in n for n in names)  # below the cut
+    assert [k["name"] for k in kernels] == [name for name, _ in expected[:15]]
+    for got, (_, (time_us, calls)) in zip(kernels, expected, strict=False):
+        assert got["self_time_us"] == pytest.approx(time_us)
+        assert got["calls"] == calls and got["kind"] == "cuda"
+    names = {k["name"] for k in kernels}
+    assert not {n for n in names if n.startswith(("aten::", "cuda"))} and "translate" not in names
+    assert kernels[0]["name"].startswith("sm90_xmma_fprop")
 
 
-def test_cuda_total_is_the_sum_of_device_rows_by_an_independent_filter():
-    doc = _fixture()
-    rows, steps = doc["events"], doc["steps"]
-    by_name = [
-        r["self_device_time_total"]
-        for r in rows
-        if not r["key"].startswith(("aten::", "cuda")) and r["key"] != "translate"
-    ]
-    assert len(by_name) == 20
-    assert total_self_time_us(rows, "cuda", steps) == pytest.approx(sum(by_name) / steps)
-    # and it equals the device time the CPU-side annotation says the call launched
-    annotation = next(
+def test_cuda_total_matches_the_device_time_torch_gives_the_annotation(cuda_rows):
+    rows, doc = cuda_rows
+    steps = doc["steps"]
+    per_step = sum(t for t, _ in _expected_kernels(doc).values())
+    assert total_self_time_us(rows, "cuda", steps) == pytest.approx(per_step)
+    host_range = next(
         r for r in rows if r["key"] == "translate" and r["device_type"].endswith("CPU")
     )
-    assert sum(by_name) == pytest.approx(annotation["device_time_total"])
+    assert host_range["device_time_total"] / steps == pytest.approx(per_step)
 
 
-def test_cpu_reading_of_the_cuda_table_ranks_host_operators():
-    doc = _fixture()
-    host = top_kernels(doc["events"], "cpu", doc["steps"])
+def test_cpu_reading_of_a_cuda_profile_ranks_host_operators(cuda_rows):
+    rows, doc = cuda_rows
+    host = top_kernels(rows, "cpu", doc["steps"])
     assert host[0]["name"] == "cudaDeviceSynchronize" and host[0]["kind"] == "cpu"
+    assert host[1]["name"] == "cudaLaunchKernel"
     assert "translate" not in [k["name"] for k in host]
     with pytest.raises(ValueError, match="unknown kernel kind"):
-        top_kernels(doc["events"], "tpu")
+        top_kernels(rows, "tpu")
 
 
-def test_cuda_profile_without_kernels_fails_instead_of_reading_zero(monkeypatch):
-    rows = [r for r in _fixture()["events"] if r["device_type"].endswith("CPU")]
+def test_cuda_profile_without_kernels_fails_instead_of_reading_zero(monkeypatch, cuda_rows):
+    rows = [r for r in cuda_rows[0] if r["device_type"].endswith("CPU")]
     monkeypatch.setattr(
         profiling, "profile_kernels", lambda fn, device, steps, trace_path: (rows, "cuda")
     )
