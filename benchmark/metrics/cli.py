@@ -1,9 +1,11 @@
 """``python -m benchmark metrics``: score two image folders with the same code the grid uses.
 
 ``--real DIR --fake DIR --metrics fid,kid,is,prc,lpips_diversity,feature_diversity``. For the
-diversity metrics ``--fake`` holds one subfolder per input with that input's K outputs. The
-folders become ``TaskSamples`` and go through the registered metric families, so a folder score
-and a grid score of the same images are the same number.
+diversity metrics ``--fake`` holds one subfolder per input with that input's K outputs. The paired
+metrics (``l1,psnr,ssim,lpips_paired``) take ``--target DIR``: one ground-truth image per input,
+named like the output file (or the input's subfolder). The folders become ``TaskSamples`` and go
+through the registered metric families, so a folder score and a grid score of the same images
+are the same number.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ CLI_METRICS = {
     "cis": "cis",
     "lpips_diversity": "lpips_diversity",
     "feature_diversity": "lpips_diversity",
+    "l1": "paired",
+    "psnr": "paired",
+    "ssim": "paired",
+    "lpips_paired": "paired",
 }
+# metrics computed on pixels or with LPIPS: no Inception or protocol classifier is built for them
+NO_EXTRACTOR = {"l1", "psnr", "ssim", "lpips_paired", "lpips_diversity"}
 ALIASES = {"inception": INCEPTION_COMPAT, "inception-torchvision": INCEPTION_TORCHVISION}
 
 
@@ -57,14 +65,21 @@ def read_image(path: Path) -> tuple[np.ndarray, str]:
         raise UserError(f"cannot read image {path} ({exc}); replace or delete it") from exc
 
 
-def read_folder(folder: Path) -> tuple[torch.Tensor, dict[str, int]]:
-    """Every image of a folder (sorted, non-recursive) as uint8 (N, 3, H, W), and the count of
-    each source colour mode (so a grayscale folder is visible in the provenance)."""
+def image_files(folder: Path) -> list[Path]:
+    """The .png/.jpg files of a folder, sorted, non-recursive; a missing or empty folder is a
+    user error."""
     if not folder.is_dir():
         raise UserError(f"missing folder {folder}: expected a folder of .png/.jpg images")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in EXTS)
     if not files:
         raise UserError(f"{folder} holds no .png/.jpg images; point to the folder of images")
+    return files
+
+
+def read_folder(folder: Path) -> tuple[torch.Tensor, dict[str, int]]:
+    """Every image of a folder (sorted, non-recursive) as uint8 (N, 3, H, W), and the count of
+    each source colour mode (so a grayscale folder is visible in the provenance)."""
+    files = image_files(folder)
     arrays, modes, sizes = [], {}, {}
     for f in files:
         arr, mode = read_image(f)
@@ -106,6 +121,35 @@ def read_groups(folder: Path) -> tuple[torch.Tensor, dict[str, int]]:
     return torch.stack(groups), modes
 
 
+def input_names(fake_dir: Path, grouped: bool) -> list[str]:
+    """The name of each input, in the order its outputs were read: the output file's stem, or
+    the subfolder's name when each input has a subfolder of K outputs."""
+    if grouped:
+        return sorted(p.name for p in fake_dir.iterdir() if p.is_dir())
+    return [p.stem for p in image_files(fake_dir)]
+
+
+def read_targets(target_dir: Path, names: list[str], size: tuple[int, int]) -> torch.Tensor:
+    """The ground truth of each input, matched by name, as uint8 (N, 3, H, W)."""
+    by_stem = {p.stem: p for p in image_files(target_dir)}
+    missing = [n for n in names if n not in by_stem]
+    if missing:
+        raise UserError(
+            f"{target_dir} has no ground truth for {len(missing)} of {len(names)} inputs "
+            f"(first: {missing[0]}); name each target like its output file or subfolder"
+        )
+    arrays = []
+    for n in names:
+        arr, _ = read_image(by_stem[n])
+        if arr.shape[:2] != size:
+            raise UserError(
+                f"{by_stem[n]} is {arr.shape[1]}x{arr.shape[0]} but the outputs are "
+                f"{size[1]}x{size[0]}; resize the targets to the outputs' size"
+            )
+        arrays.append(arr)
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
 def to_float(u8: torch.Tensor) -> torch.Tensor:
     return u8.float() / 127.5 - 1.0
 
@@ -128,14 +172,20 @@ def run(args: argparse.Namespace) -> int:
     if needs_real and not args.real:
         raise UserError("--real DIR is needed for fid, kid and prc (the reference images)")
     real, real_modes = read_folder(Path(args.real)) if needs_real else (fake[:, 0], fake_modes)
+    ground_truth = None
+    if any(CLI_METRICS[m] == "paired" for m in wanted):
+        if not args.target:
+            raise UserError("--target DIR is needed for l1, psnr, ssim and lpips_paired")
+        names = input_names(fake_dir, grouped)
+        ground_truth = to_float(read_targets(Path(args.target), names, tuple(fake.shape[-2:])))
     n = fake.shape[0]
     ex_id = ALIASES.get(args.extractor, args.extractor)  # after the cheap folder checks
-    classifier = None
+    classifier, extractors = None, []
     if ex_id.startswith("protocol:"):
         classifier = load_cached(cache_dir, ex_id.split(":", 1)[1])
-        extractor = classifier.extractor(device)
-    else:
-        extractor = build_standard(ex_id, weights_dir, device)
+        extractors = [classifier.extractor(device)]
+    elif not set(wanted) <= NO_EXTRACTOR:
+        extractors = [build_standard(ex_id, weights_dir, device)]
     samples = TaskSamples(
         task="folders",
         mode="latent",
@@ -144,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         target_class=torch.zeros(n, dtype=torch.long),
         real_target=to_float(real),
         real_target_name=str(args.real),
+        ground_truth=ground_truth,
         multimodal=True,
     )
     protocol = Protocol(
@@ -169,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         weights_dir,
         0,
         classifier,
-        [extractor],
+        extractors,
         {},
         FeatureStore(cache_dir),
     )
@@ -185,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
             {
                 "real": str(args.real),
                 "fake": str(fake_dir),
+                **({"target": str(args.target)} if ground_truth is not None else {}),
                 "real_modes": real_modes,
                 "fake_modes": fake_modes,
             }
@@ -206,9 +258,16 @@ def _print(values: list[MetricValue], as_json: bool) -> None:
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("metrics", help="score two image folders (FID, KID, IS, PRC, diversity)")
+    p = sub.add_parser(
+        "metrics", help="score image folders (FID, KID, IS, PRC, diversity, paired L1/SSIM/...)"
+    )
     p.add_argument("--real", required=False, default="", help="folder of real images")
     p.add_argument("--fake", required=True, help="folder of generated images (or subfolders)")
+    p.add_argument(
+        "--target",
+        default="",
+        help="paired ground truth: one image per input, named like its output (or subfolder)",
+    )
     p.add_argument("--metrics", default="fid,kid", help="comma list: " + ",".join(CLI_METRICS))
     p.add_argument(
         "--extractor",

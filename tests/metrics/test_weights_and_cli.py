@@ -204,3 +204,107 @@ def test_cli_protocol_extractor_grayscale_and_one_image(tmp_path, capsys, monkey
     got = {v["metric"]: v for v in json.loads(capsys.readouterr().out)["metrics"]}
     assert got["fid"]["status"] == "failed" and got["fid"]["value"] is None
     assert "at least 2 images" in got["fid"]["reason"]
+
+
+def _direct_lpips(weights_dir) -> lpips.LPIPS:
+    """The lpips package's own AlexNet-v0.1 model with the AlexNet trunk of ``weights_dir``."""
+    ref = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+    alex = torchvision.models.alexnet(weights=None)
+    alex.load_state_dict(torch.load(weights_dir / features.ALEXNET_FILE))
+    for mod in ref.net.children():  # slice<k> holds alexnet.features[i] as <i>
+        for idx, sub in mod.named_children():
+            sub.load_state_dict(alex.features[int(idx)].state_dict())
+    return ref.eval()
+
+
+def test_cli_paired_metrics_match_numpy_and_lpips_without_inception(
+    tmp_path, offline, capsys, alexnet_file
+):
+    """Targets are matched to outputs by name, not position (an extra target sorts first); no
+    Inception weights exist here and none are needed for paired metrics."""
+    fake, target = tmp_path / "fake", tmp_path / "target"
+    outs, gts = _random_images(3, 32, 1), _random_images(3, 32, 2)
+    names = ["shoe_b", "shoe_c", "shoe_a"]
+    for d, imgs in ((fake, outs), (target, gts)):
+        d.mkdir()
+        for name, img in zip(names, imgs, strict=True):
+            Image.fromarray(img).save(d / f"{name}.png")
+    Image.fromarray(_random_images(1, 32, 3)[0]).save(target / "a_unused.png")  # sorts first
+    rc = main(
+        [
+            "metrics",
+            "--fake",
+            str(fake),
+            "--target",
+            str(target),
+            "--metrics",
+            "l1,psnr,ssim,lpips_paired",
+            "--weights-dir",
+            str(alexnet_file),
+            "--json",
+        ]
+    )
+    got = {v["metric"]: v for v in json.loads(capsys.readouterr().out)["metrics"]}
+    assert rc == 0 and set(got) == {"l1", "psnr", "ssim", "lpips_paired"}
+    a, b = outs.astype(np.float64) / 255, gts.astype(np.float64) / 255
+    assert got["l1"]["value"] == pytest.approx(np.abs(a - b).mean(), rel=1e-5)
+    mse = ((a - b) ** 2).reshape(3, -1).mean(axis=1)
+    assert got["psnr"]["value"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-5)
+    assert -1 < got["ssim"]["value"] < 0.2  # unrelated noise images
+    ref = _direct_lpips(alexnet_file)
+    with torch.no_grad():
+        direct = np.mean(
+            [
+                float(
+                    ref(
+                        torch.from_numpy(o).permute(2, 0, 1)[None].float() / 127.5 - 1,
+                        torch.from_numpy(t).permute(2, 0, 1)[None].float() / 127.5 - 1,
+                    )
+                )
+                for o, t in zip(outs, gts, strict=True)
+            ]
+        )
+    assert got["lpips_paired"]["value"] == pytest.approx(direct, rel=1e-4)
+    assert got["l1"]["provenance"]["target"] == str(target)
+
+
+def test_cli_paired_identical_folders_are_perfect(tmp_path, offline, capsys):
+    _save_pngs(tmp_path / "x", _random_images(2, 16, 0))
+    rc = main(
+        [
+            "metrics",
+            "--fake",
+            str(tmp_path / "x"),
+            "--target",
+            str(tmp_path / "x"),
+            "--metrics",
+            "l1,psnr,ssim",
+            "--json",
+        ]
+    )
+    got = {v["metric"]: v["value"] for v in json.loads(capsys.readouterr().out)["metrics"]}
+    assert rc == 0
+    assert got["l1"] == 0 and got["ssim"] == pytest.approx(1.0) and got["psnr"] == 100.0
+
+
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("no_target", "--target DIR is needed"),
+        ("unmatched", "has no ground truth for 1 of 2 inputs (first: 001)"),
+        ("size", "resize the targets"),
+    ],
+)
+def test_cli_paired_bad_targets_are_one_line_user_errors(tmp_path, offline, capsys, case, needle):
+    fake, target = tmp_path / "fake", tmp_path / "target"
+    _save_pngs(fake, _random_images(2, 16, 0))
+    if case == "unmatched":
+        _save_pngs(target, _random_images(1, 16, 1))
+    elif case == "size":
+        _save_pngs(target, _random_images(2, 20, 1))
+    args = ["metrics", "--fake", str(fake), "--metrics", "l1"]
+    if case != "no_target":
+        args += ["--target", str(target)]
+    rc = main(args)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and needle in err
