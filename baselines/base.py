@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from baselines.schedule import Schedule
 from benchmark.atomic import atomic_path
 from benchmark.errors import UserError
 
@@ -73,6 +74,8 @@ class Translator(nn.Module):
     # a loss from train_step that must fall when training repeats on one fixed batch (the
     # interface tests check it); usually the reconstruction / cycle / L1 term
     monitor_loss: ClassVar[str | None] = None
+    # how the authors trained it (steps, batch size, lr decay), used by the ``paper`` preset
+    paper_schedule: ClassVar[Schedule | None] = None
 
     def __init__(self, task: TaskSpec, config: str = "paper") -> None:
         super().__init__()

@@ -49,6 +49,7 @@ from baselines.components.junyanz import (
     unet_depth,
 )
 from baselines.components.losses import GANLoss, kl_standard_normal, set_requires_grad
+from baselines.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,18 @@ class BicycleGAN(Translator):
     reference_guided = True
     monitor_loss = "G_L1"
     paper_task = TaskSpec(kind="paired", image_size=256, domain_names=("edges", "shoes"))
+    # scripts/train_edges2shoes.sh @86d3319: NITER=30, NITER_DECAY=30 (batch_size stays at the
+    # options default 2); networks.get_scheduler 'linear' with epoch_count 1, stepped per epoch
+    paper_schedule = Schedule(
+        length=60,
+        unit="epochs",
+        batch_size=2,
+        decay="linear",
+        decay_start=30,
+        offset=1,
+        source="junyanz/BicycleGAN scripts/train_edges2shoes.sh (niter 30, niter_decay 30), "
+        "options batch_size 2, networks.get_scheduler linear",
+    )
 
     def __init__(self, task: TaskSpec, config: str = "paper") -> None:
         super().__init__(task, config)

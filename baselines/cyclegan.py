@@ -48,6 +48,7 @@ from baselines.components.junyanz import (
     unet_depth,
 )
 from baselines.components.losses import GANLoss, set_requires_grad
+from baselines.schedule import Schedule
 from benchmark.errors import UserError
 
 
@@ -103,6 +104,18 @@ class CycleGAN(Translator):
     multimodal = False
     monitor_loss = "cycle"
     paper_task = TaskSpec(kind="unpaired", image_size=256, domain_names=("horse", "zebra"))
+    # options/train_options.py @48ced5e: niter 100 + niter_decay 100 epochs, lr_policy linear
+    # (epoch_count 1); base_options batch_size 1; an epoch is max(|A|, |B|) images
+    paper_schedule = Schedule(
+        length=200,
+        unit="epochs",
+        batch_size=1,
+        decay="linear",
+        decay_start=100,
+        offset=1,
+        source="junyanz/pytorch-CycleGAN-and-pix2pix options (n_epochs 100, n_epochs_decay 100, "
+        "batch_size 1), networks.get_scheduler linear",
+    )
 
     def __init__(self, task: TaskSpec, config: str = "paper") -> None:
         super().__init__(task, config)

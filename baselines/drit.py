@@ -58,6 +58,7 @@ from torch import nn
 from baselines import register
 from baselines.base import TaskSpec, Translator
 from baselines.components.losses import GANLoss, kl_standard_normal, set_requires_grad
+from baselines.schedule import Schedule
 
 NZ = 8  # attribute code size (model.py: self.nz = 8; G's MLP input is hard-coded to 8)
 LR = 1e-4
@@ -443,6 +444,21 @@ class DRIT(Translator):
     monitor_loss = "l1_self"
     # example.pth: yosemite summer<->winter, test-time Resize(256) + CenterCrop(216)
     paper_task = TaskSpec(kind="unpaired", image_size=216, domain_names=("summer", "winter"))
+    # src/options.py @e26a45a: n_ep 1200, n_ep_decay 600, batch_size 2, lr_policy lambda
+    # (networks.get_scheduler, stepped per epoch); an epoch is max(|A|, |B|) / 2 loader batches,
+    # a third of them full updates (d_iter 3: one train_step here); train.py stops at
+    # max_it = 500000 full updates
+    paper_schedule = Schedule(
+        length=1200,
+        unit="epochs",
+        batch_size=2,
+        decay="linear",
+        decay_start=600,
+        batches_per_step=3,
+        max_steps=500_000,
+        source="HsinYingLee/DRIT src/options.py (n_ep 1200, n_ep_decay 600, batch_size 2, "
+        "d_iter 3), networks.get_scheduler lambda, train.py max_it 500000",
+    )
 
     NETS = ("disA", "disA2", "disB", "disB2", "disContent", "enc_c", "enc_a", "gen")
 

@@ -46,6 +46,7 @@ from torch import nn
 from baselines import register
 from baselines.base import TaskSpec, Translator
 from baselines.components.losses import set_requires_grad
+from baselines.schedule import Schedule
 
 BETAS = (0.5, 0.999)
 CLIP = 5.0
@@ -167,6 +168,15 @@ class Fader(Translator):
         num_domains=1,
         domain_names=("face",),
         attributes=("Male",),
+    )
+    # train.py @ed88966: n_epochs 1000 x range(0, epoch_size 50000, batch_size 32) = 1563
+    # iterations per epoch (random samples with replacement, not passes over the data); constant
+    # lr (src/utils.get_optimizer)
+    paper_schedule = Schedule(
+        length=1000 * 1563,
+        batch_size=32,
+        source="facebookresearch/FaderNetworks train.py (n_epochs 1000, epoch_size 50000, "
+        "batch_size 32)",
     )
 
     def __init__(self, task: TaskSpec, config: str = "paper") -> None:

@@ -54,6 +54,7 @@ from baselines.components.liu import (
     num_adain_params,
 )
 from baselines.components.losses import GANLoss, r1_penalty, set_requires_grad
+from baselines.schedule import Schedule
 
 
 class FewShotGen(nn.Module):
@@ -139,6 +140,13 @@ class FUNIT(Translator):
         image_size=128,
         num_domains=119,
         domain_names=tuple(f"source{i:03d}" for i in range(119)),
+    )
+    # configs/funit_animals.yaml @e735bb7: max_iter 100000, batch_size 64 (over 8 GPUs), no
+    # lr_policy (constant)
+    paper_schedule = Schedule(
+        length=100_000,
+        batch_size=64,
+        source="NVlabs/FUNIT configs/funit_animals.yaml (max_iter 100000, batch_size 64)",
     )
     CONFIGS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {

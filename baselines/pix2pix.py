@@ -36,6 +36,7 @@ from baselines.components.junyanz import (
     unet_depth,
 )
 from baselines.components.losses import GANLoss, set_requires_grad
+from baselines.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,16 @@ class Pix2Pix(Translator):
     multimodal = False
     monitor_loss = "G_L1"
     paper_task = TaskSpec(kind="paired", image_size=256, domain_names=("edges", "shoes"))
+    # edges2shoes: 15 epochs at batch size 4 (pix2pix paper appendix, as recalled: not checked
+    # against the PDF; the repo has no edges2shoes script). The paper's Torch code
+    # (phillipi/pix2pix train.lua @0b30782) keeps the learning rate constant.
+    paper_schedule = Schedule(
+        length=15,
+        unit="epochs",
+        batch_size=4,
+        source="pix2pix paper appendix (edges2shoes: 15 epochs, batch 4; recalled), "
+        "phillipi/pix2pix train.lua (constant lr)",
+    )
 
     def __init__(self, task: TaskSpec, config: str = "paper") -> None:
         super().__init__(task, config)

@@ -17,8 +17,9 @@ Facts, from yunjey/stargan @94dd002 (model.py, solver.py, main.py):
   + lambda_cls * cls(D_cls(x_fake), c_trg) + lambda_rec * |x - G(x_fake, c_org)|_1.
   CelebA: BCE-with-logits summed over attributes / N; RaFD (one-hot domains): cross entropy.
 - main.py: lambda_cls 1, lambda_rec 10, lambda_gp 10, n_critic 5, g_lr = d_lr = 1e-4, Adam betas
-  (0.5, 0.999), 200000 iterations; lrs fall by ``lr / num_iters_decay`` (1e-9) every
-  ``lr_update_step`` (1000) iterations after iteration 100000, i.e. by 0.1% in all (as written).
+  (0.5, 0.999), batch 16, 200000 iterations; lrs fall by ``lr / num_iters_decay`` (1e-9) every
+  ``lr_update_step`` (1000) iterations after iteration 100000, i.e. by 0.1% in all (as written):
+  ``paper_schedule``, applied by the runner (baselines/schedule.py, decay "stargan").
 - solver.test: ``restore_model`` then ``G(x_real, c_trg)`` under ``torch.no_grad()`` with no
   ``G.eval()`` call: G runs in train mode, so every InstanceNorm normalises by each image's own
   statistics and the running statistics stored in the checkpoint are never read. ``translate``
@@ -49,6 +50,7 @@ from torch import nn
 from baselines import register
 from baselines.base import TaskSpec, Translator
 from baselines.components.losses import GANLoss, gradient_penalty, set_requires_grad
+from baselines.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,10 @@ class StarGANConfig:
     lambda_gp: float = 10.0
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    # linear lr decay as solver.py writes it: every ``lr_update_step`` iterations after
-    # ``decay_start``, lr -= lr0 / num_iters_decay (None: no decay)
-    decay_start: int | None = None
-    num_iters_decay: int = 100_000
-    lr_update_step: int = 1000
 
 
 CONFIGS = {
-    "paper": StarGANConfig(64, 64, 6, 6, n_critic=5, decay_start=100_000),
+    "paper": StarGANConfig(64, 64, 6, 6, n_critic=5),
     "tiny": StarGANConfig(16, 16, 2, 3, n_critic=1),
 }
 
@@ -170,6 +167,17 @@ class StarGAN(Translator):
         domain_names=("face",),
         attributes=("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"),
     )
+    # main.py @f4a1c58: num_iters 200000, num_iters_decay 100000, lr_update_step 1000,
+    # batch_size 16; solver.train's decay rule (see the module docstring)
+    paper_schedule = Schedule(
+        length=200_000,
+        batch_size=16,
+        decay="stargan",
+        every=1000,
+        decay_len=100_000,
+        source="yunjey/stargan main.py (num_iters, num_iters_decay, lr_update_step, batch_size), "
+        "solver.train",
+    )
 
     def __init__(self, task: TaskSpec, config: str = "paper") -> None:
         super().__init__(task, config)
@@ -250,16 +258,7 @@ class StarGAN(Translator):
             }
 
         self.step += 1
-        self._decay_lr()
         return losses
-
-    def _decay_lr(self) -> None:
-        c = self.cfg
-        if c.decay_start is None or self.step % c.lr_update_step or self.step <= c.decay_start:
-            return
-        for opt in (self.g_opt, self.d_opt):
-            for group in opt.param_groups:
-                group["lr"] -= c.lr / c.num_iters_decay
 
     # --- inference ------------------------------------------------------------------------
     def _target_vector(self, target: Any, n: int) -> torch.Tensor:

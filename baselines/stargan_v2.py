@@ -27,7 +27,8 @@ Facts, from clovaai/stargan-v2 @875b70a:
   ``moving_average`` (lerp, beta 0.999) into G_ema, F_ema, E_ema; lambda_ds falls linearly to 0
   over ``ds_iter`` (100000) iterations.
 - main.py: latent_dim 16, style_dim 64, lambda_reg = lambda_sty = lambda_ds = lambda_cyc = 1,
-  lr 1e-4 (D, E, G), f_lr 1e-6 (F), Adam betas (0.0, 0.99), weight_decay 1e-4, img_size 256.
+  lr 1e-4 (D, E, G), f_lr 1e-6 (F), Adam betas (0.0, 0.99), weight_decay 1e-4, img_size 256,
+  total_iters 100000, batch_size 8; the README's AFHQ command sets lambda_ds 2 and w_hpf 0.
 - metrics/eval.py (test path): under ``torch.no_grad()`` with the EMA nets,
   ``s = mapping_network(torch.randn(N, latent_dim), y_trg)`` (latent) or
   ``s = style_encoder(x_ref, y_trg)`` (reference), then ``generator(x_src, s)``. No ``eval()``
@@ -59,6 +60,7 @@ from baselines import register
 from baselines.base import TaskSpec, Translator
 from baselines.components.ema import ema_update
 from baselines.components.losses import GANLoss, r1_penalty, set_requires_grad
+from baselines.schedule import Schedule
 
 EMA_NETS = ("generator", "mapping_network", "style_encoder")
 
@@ -83,7 +85,10 @@ class StarGANv2Config:
 
 
 CONFIGS = {
-    "paper": StarGANv2Config(dim_in=None, max_conv_dim=512, style_dim=64, hidden_dim=512),
+    # lambda_ds 2: the README's AFHQ training command (main.py's default 1 is CelebA-HQ's)
+    "paper": StarGANv2Config(
+        dim_in=None, max_conv_dim=512, style_dim=64, hidden_dim=512, lambda_ds=2.0
+    ),
     "tiny": StarGANv2Config(
         dim_in=8, max_conv_dim=32, style_dim=16, hidden_dim=64, ds_iter=1000, ema_beta=0.99
     ),
@@ -282,6 +287,12 @@ class StarGANv2(Translator):
     monitor_loss = "G/latent_cyc"
     paper_task = TaskSpec(
         kind="multi_domain", image_size=256, num_domains=3, domain_names=("cat", "dog", "wild")
+    )
+    # main.py @0c7c192: total_iters 100000, batch_size 8; core/solver.py has no lr scheduler
+    paper_schedule = Schedule(
+        length=100_000,
+        batch_size=8,
+        source="clovaai/stargan-v2 main.py (total_iters 100000, batch_size 8); no lr decay",
     )
 
     def __init__(self, task: TaskSpec, config: str = "paper") -> None:

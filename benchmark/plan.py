@@ -64,6 +64,18 @@ def _stack(data: ProtocolData, items: list[Item]) -> torch.Tensor:
     return data.images(items)
 
 
+def epoch_size(data: ProtocolData, kind: str, pair: tuple[int, int] | None = None) -> int:
+    """Training examples in one epoch, as the authors' loaders count them: aligned pairs;
+    unaligned sets the larger domain (pytorch-CycleGAN-and-pix2pix ``UnalignedDataset`` and
+    DRIT ``dataset_unpair``: max(A_size, B_size)); otherwise every training image."""
+    if kind == "paired":
+        return len(data.train.indices(0))
+    if kind == "unpaired":
+        a, b = pair or (0, 1)
+        return max(len(data.train.indices(a)), len(data.train.indices(b)))
+    return len(data.train.items)
+
+
 def make_sampler(data: ProtocolData, kind: str, pair: tuple[int, int] | None = None) -> Sampler:
     """Training batches in the format of ``baselines.base`` for a task kind."""
     items = data.train.items

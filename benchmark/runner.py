@@ -20,6 +20,7 @@ import torch
 
 import baselines
 import protocols
+from baselines import schedule as schedules
 from baselines.base import Translator
 from benchmark import device as devices
 from benchmark import presets, provenance
@@ -28,6 +29,7 @@ from benchmark.errors import CellFailure, DiskFull, UserError
 from benchmark.plan import (
     EvalTask,
     domain_pairs,
+    epoch_size,
     eval_tasks,
     make_sampler,
     pair_spec,
@@ -143,6 +145,18 @@ def _base_provenance(cfg: RunConfig, data: ProtocolData) -> dict[str, Any]:
     }
 
 
+def schedule_for(model: Translator, preset: presets.Preset) -> schedules.Schedule:
+    """The preset's constant schedule, or under ``paper`` the method's own."""
+    if preset.train_steps is None or preset.batch_size is None:
+        if model.paper_schedule is None:
+            raise UserError(
+                f"{model.name} has no paper_schedule; give it one in baselines/{model.name}.py "
+                "(see baselines/schedule.py) or run another preset"
+            )
+        return model.paper_schedule
+    return schedules.constant(preset.train_steps, preset.batch_size, f"preset {preset.name}")
+
+
 def train_model(
     model: Translator,
     data: ProtocolData,
@@ -152,9 +166,12 @@ def train_model(
     seed: int,
     ckpt: Path,
     label: str,
-) -> dict[str, float]:
-    """Train to the preset's step count, resuming from ``ckpt``; NaN losses fail the cell."""
-    steps = cfg.preset.train_steps
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Train to the schedule's step count, resuming from ``ckpt``; NaN losses fail the cell.
+    Returns the last losses and the schedule as it ran (for the cell record)."""
+    sched = schedule_for(model, cfg.preset)
+    n_epoch = epoch_size(data, kind, pair)
+    steps = sched.total_steps(n_epoch)
     if ckpt.is_file():
         model.load(ckpt)
         if model.step:
@@ -167,7 +184,8 @@ def train_model(
         step = model.step
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         torch.manual_seed(seed * 1_000_003 + step)
-        batch = {k: v.to(cfg.device) for k, v in sampler(g, cfg.preset.batch_size).items()}
+        batch = {k: v.to(cfg.device) for k, v in sampler(g, sched.batch_size).items()}
+        schedules.set_lr(model.optimizers(), sched.lr_factor(step, n_epoch))
         losses = model.train_step(batch)
         if model.step != step + 1:
             raise CellFailure(f"{model.name}.train_step did not advance its step counter")
@@ -177,7 +195,7 @@ def train_model(
         if model.step % cfg.preset.checkpoint_every == 0 or model.step == steps:
             model.save(ckpt)
         progress.update(detail=", ".join(f"{k} {v:.3f}" for k, v in list(losses.items())[:3]))
-    return losses
+    return losses, {**sched.to_dict(), "total_steps": steps, "epoch_size": n_epoch}
 
 
 def build_models(
@@ -187,7 +205,7 @@ def build_models(
     cls = baselines.get(name)
     protocol = data.protocol
     how = how_to_run(cls, protocol.kind)
-    info: dict[str, Any] = {"how": how, "losses": {}}
+    info: dict[str, Any] = {"how": how, "losses": {}, "schedule": {}}
     ckpt_dir = cfg.out / "checkpoints" / cell.relative_to(cfg.out / "records")
 
     def one(spec, kind, pair, tag):
@@ -198,7 +216,8 @@ def build_models(
             model.to(cfg.device)
         elif cls.trainable:
             label = f"{name} on {protocol.name}{tag} (seed {seed})"
-            info["losses"][tag or "all"] = train_model(
+            key = tag or "all"
+            info["losses"][key], info["schedule"][key] = train_model(
                 model, data, kind, pair, cfg, seed, ckpt_dir / f"model{tag or ''}.pt", label
             )
         model.eval()
@@ -374,7 +393,10 @@ def run_cell(
                 extra={
                     "how": info["how"],
                     "final_losses": info["losses"],
-                    "train_steps": cfg.preset.train_steps if baselines.get(name).trainable else 0,
+                    "train_steps": max(
+                        (sc["total_steps"] for sc in info["schedule"].values()), default=0
+                    ),
+                    "schedule": info["schedule"],
                     "sampling_s": round(sample_time, 3),
                 },
                 **ids,

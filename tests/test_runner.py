@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 
 import baselines
 from baselines.base import Translator
+from baselines.schedule import Schedule
 from benchmark import presets
 from benchmark import records as rec
 from benchmark.cli import main
@@ -198,3 +200,54 @@ def test_few_shot_training_never_sees_a_target_class(tmp_path, cache):
         batch = sampler(torch.Generator().manual_seed(step), 8)
         assert int(batch["y"].max()) < len({it.domain for it in data.train.items})
     assert seen and not ({it.domain for it in seen} & target_classes)
+
+
+class _LrRecorder(_Broken):
+    """Records the learning rate and batch size of every step; raises once at step 5 when
+    ``stop_once`` is set (an interrupted paper-preset run)."""
+
+    name = "lr_recorder_for_tests"
+    paper_schedule = Schedule(
+        3, batch_size=16, unit="epochs", decay="linear", decay_start=1, offset=1, source="test"
+    )
+    seen: list[tuple[int, float, int]] = []
+    stop_once = False
+
+    def train_step(self, batch):
+        if _LrRecorder.stop_once and self.step == 5:
+            _LrRecorder.stop_once = False
+            raise KeyboardInterrupt
+        _LrRecorder.seen.append((self.step, self.opt.param_groups[0]["lr"], len(batch["x"])))
+        self.step += 1
+        return {"l": 0.0}
+
+
+def test_paper_preset_trains_each_method_on_its_own_schedule_and_resumes_it(tmp_path, cache):
+    baselines.register(_LrRecorder)
+    try:
+        # the paper preset's per-method schedule, on the smoke twin (checkpoint every 2 steps)
+        preset = dataclasses.replace(presets.get("smoke"), train_steps=None, batch_size=None)
+        cfg = _cfg(tmp_path, cache, protocols=["edges2shoes"], baselines=[_LrRecorder.name])
+        cfg.preset = preset
+        _LrRecorder.seen, _LrRecorder.stop_once = [], True
+        with pytest.raises(KeyboardInterrupt):
+            run(cfg)
+        assert [s for s, _, _ in _LrRecorder.seen] == [0, 1, 2, 3, 4]
+        run(cfg)
+    finally:
+        baselines.REGISTRY.pop(_LrRecorder.name, None)
+    (cell,) = _cells(cfg.out).values()
+    # one epoch = every training pair: the twin's train/ holds one A|B file per pair
+    root = cache / "synthetic" / "edges2shoes-32px-seed0" / "train"
+    pairs = len([p for p in root.iterdir() if p.suffix == ".jpg"])
+    per_epoch = -(-pairs // 16)
+    sched = cell.extra["schedule"]["all"]
+    assert (sched["epoch_size"], sched["total_steps"]) == (pairs, 3 * per_epoch)
+    assert cell.extra["train_steps"] == 3 * per_epoch and sched["source"] == "test"
+    steps = [s for s, _, _ in _LrRecorder.seen]
+    # resumed from the step-4 checkpoint: step 4 runs again, nothing is skipped
+    assert steps == [0, 1, 2, 3, 4, *range(4, 3 * per_epoch)]
+    for step, lr, bs in _LrRecorder.seen:
+        epoch = step // per_epoch  # lambda_rule with epoch_count 1, niter 1, niter_decay 2
+        assert bs == 16
+        assert lr == pytest.approx(0.1 * (1 - max(0, epoch + 1 - 1) / 3))
