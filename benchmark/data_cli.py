@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import protocols
+from benchmark.errors import output_folder
 from benchmark.progress import log
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    out = protocols.get(args.protocol).synthesize(args.out, size=args.size, seed=args.seed)
+    pdef = protocols.get(args.protocol)
+    out = pdef.synthesize(output_folder(args.out, "--out"), size=args.size, seed=args.seed)
     log.info(
         f"wrote the synthetic {args.protocol} twin to {out} ({args.size} px, seed {args.seed})"
     )

@@ -48,7 +48,7 @@ from baselines.base import TaskSpec, Translator
 from benchmark import presets
 from benchmark.atomic import atomic_path
 from benchmark.device import describe, resolve, synchronize
-from benchmark.errors import UserError
+from benchmark.errors import UserError, output_folder
 from benchmark.plan import pair_spec, task_spec_for
 from benchmark.profiling_parse import event_rows, top_kernels, total_self_time_us
 from benchmark.records import atomic_write_text
@@ -531,6 +531,7 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     sizes = parse_batch_sizes(args.batch_sizes)
+    output_folder(args.out, "--out")
     if args.repeats < 1 or args.warmup < 0:
         raise UserError("--repeats must be >= 1 and --warmup >= 0")
     preset = presets.get(args.preset)

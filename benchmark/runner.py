@@ -25,7 +25,7 @@ from baselines.base import Translator
 from benchmark import device as devices
 from benchmark import presets, provenance
 from benchmark import records as rec
-from benchmark.errors import CellFailure, DiskFull, UserError
+from benchmark.errors import CellFailure, DiskFull, UserError, output_folder
 from benchmark.plan import (
     EvalTask,
     domain_pairs,
@@ -578,13 +578,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         baselines=list(chosen_b),
         seeds=list(range(args.seeds)),
         preset=presets.get(args.preset),
-        out=args.out,
+        out=output_folder(args.out, "--out"),
         device=dev,
         data_root=args.data_root,
         data=_kv(args.data, "--data"),
         checkpoints=_kv(args.checkpoint, "--checkpoint"),
         weights_dir=args.weights_dir,
-        cache_dir=args.cache_dir,
+        cache_dir=output_folder(args.cache_dir, "--cache-dir"),
         retry_failed=args.retry_failed,
         profile=not args.no_profile,
         report=not args.no_report,

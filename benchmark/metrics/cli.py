@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from benchmark import device as devices
 from benchmark.classifier import load_cached
-from benchmark.errors import UserError
+from benchmark.errors import UserError, output_folder
 from benchmark.features import INCEPTION_COMPAT, INCEPTION_TORCHVISION, FeatureStore, build_standard
 from benchmark.metrics import FAMILIES, MetricContext, MetricValue, evaluate, load_families
 from benchmark.samples import TaskSamples
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"unknown metric(s) {unknown}; choose from {', '.join(CLI_METRICS)}")
     load_families()
     device = devices.resolve(args.device)
-    cache_dir = Path(args.cache_dir)
+    cache_dir = output_folder(Path(args.cache_dir), "--cache-dir")
     weights_dir = Path(args.weights_dir) if args.weights_dir else None
     grouped = any(CLI_METRICS[m] in ("lpips_diversity", "cis") for m in wanted)
     fake_dir = Path(args.fake)

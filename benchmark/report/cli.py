@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from benchmark import stats
-from benchmark.errors import UserError
+from benchmark.errors import UserError, output_folder
 from benchmark.report.model import Cell, Column, Results, Table, collect
 
 
@@ -34,7 +34,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--protocol and --metric only apply with --compare A B")
         from benchmark.report import render_all
 
+        if not Path(args.results_dir).is_dir():
+            raise UserError(
+                f"results folder {args.results_dir} does not exist; run `python run_all.py` first"
+            )
         out = args.out if args.out is not None else Path(args.results_dir) / "report"
+        output_folder(out, "--out")
         page = render_all(args.results_dir, out)
         print(f"leaderboard: {page}")
         print(f"also: {out / 'leaderboard.md'}, {out / 'tables.tex'}, {out / 'results.csv'}")
