@@ -579,6 +579,11 @@ def format_values(values: Sequence[ProfileValue]) -> str:
         shown = "-" if v.value is None else f"{v.value:.6g}"
         note = f"  ({v.status}: {v.reason})" if v.status != "ok" else ""
         lines.append(f"{v.metric:15s} {v.variant:6s} {shown:>14s}{note}")
+        if v.extra.get("kernels"):
+            lines.append(
+                f"  top {len(v.extra['kernels'])} by self time per call: "
+                f"{v.provenance.get('note', '')}"
+            )
         for k in v.extra.get("kernels", []):
             lines.append(f"    {k['self_time_us']:12.1f} us {k['calls']:7.1f}x  {k['name'][:90]}")
     return "\n".join(lines)

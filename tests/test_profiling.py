@@ -472,3 +472,11 @@ def test_out_of_memory_at_one_batch_size_fails_only_that_size(monkeypatch):
     assert "out of memory at batch size 4" in v["latency_ms", "bs=4"].reason
     assert v["latency_ms", "bs=1"].status == "ok"
     assert ("kernels", "bs=1") in v  # the kernel table falls back to the largest size that ran
+
+
+def test_text_summary_labels_what_the_kernel_table_holds(cpu_profile):
+    _, _, values = cpu_profile
+    text = profiling.format_values(values).splitlines()
+    header = next(i for i, line in enumerate(text) if line.startswith("kernels"))
+    assert "top" in text[header + 1] and "CPU operators (no CUDA device)" in text[header + 1]
+    assert "aten::" in text[header + 2]
