@@ -43,8 +43,8 @@ from baselines.components.liu import (
     StyleEncoder,
     adain_decode,
     num_adain_params,
+    step_schedule,
 )
-from baselines.schedule import Schedule
 
 
 class AdaINGen(nn.Module):
@@ -81,17 +81,8 @@ class MUNIT(LiuPairTranslator):
     multimodal = True
     reference_guided = True
     paper_task = TaskSpec(kind="unpaired", image_size=256, domain_names=("edges", "shoes"))
-    # configs/edges2shoes_folder.yaml @cd315e5: max_iter 1000000, batch_size 1, lr_policy step,
-    # step_size 100000, gamma 0.5; train.py calls update_learning_rate() before each iteration
-    paper_schedule = Schedule(
-        length=1_000_000,
-        batch_size=1,
-        decay="step",
-        every=100_000,
-        gamma=0.5,
-        offset=1,
-        source="NVlabs/MUNIT configs/edges2shoes_folder.yaml (max_iter, batch_size, "
-        "lr_policy step, step_size, gamma), train.py",
+    paper_schedule = step_schedule(
+        "NVlabs/MUNIT configs/edges2shoes_folder.yaml @cd315e5, train.py"
     )
     GEN = {
         "paper": {

@@ -32,9 +32,13 @@ from torch import nn
 
 from baselines import register
 from baselines.base import TaskSpec
-from baselines.components.liu import ContentEncoder, Decoder, LiuPairTranslator
+from baselines.components.liu import (
+    ContentEncoder,
+    Decoder,
+    LiuPairTranslator,
+    step_schedule,
+)
 from baselines.components.losses import kl_standard_normal
-from baselines.schedule import Schedule
 
 
 class VAEGen(nn.Module):
@@ -61,19 +65,7 @@ class UNIT(LiuPairTranslator):
     multimodal = False
     reference_guided = False
     paper_task = TaskSpec(kind="unpaired", image_size=512, domain_names=("gta", "cityscapes"))
-    # configs/unit_edges2shoes_folder.yaml @25e99af: max_iter 1000000, batch_size 1, lr_policy
-    # step, step_size 100000, gamma 0.5; the StepLR steps before each iteration (MUNIT's
-    # train.py, which also runs the UNIT trainer), so iteration i runs at 0.5 ** ((i+1) // 1e5)
-    paper_schedule = Schedule(
-        length=1_000_000,
-        batch_size=1,
-        decay="step",
-        every=100_000,
-        gamma=0.5,
-        offset=1,
-        source="mingyuliutw/UNIT configs/unit_edges2shoes_folder.yaml (max_iter, "
-        "batch_size, lr_policy step, step_size, gamma)",
-    )
+    paper_schedule = step_schedule("mingyuliutw/UNIT configs/unit_edges2shoes_folder.yaml @25e99af")
     GEN = {
         "paper": {"dim": 64, "n_downsample": 2, "n_res": 4, "activ": "relu", "pad_type": "reflect"},
         "tiny": {"dim": 16, "n_downsample": 2, "n_res": 1, "activ": "relu", "pad_type": "reflect"},

@@ -30,6 +30,7 @@ from torch import nn
 from baselines.base import TaskSpec, Translator
 from baselines.components.init import init_weights
 from baselines.components.losses import GANLoss, set_requires_grad
+from baselines.schedule import Schedule
 
 _PADS = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": nn.ZeroPad2d}
 
@@ -381,6 +382,21 @@ def drop_legacy_norm_stats(module: nn.Module, state: dict[str, torch.Tensor]) ->
         for stat in ("mean", "var")
     }
     return {k: v for k, v in state.items() if k not in legacy}
+
+
+def step_schedule(source: str) -> Schedule:
+    """UNIT's and MUNIT's released edges2shoes configs (max_iter 1000000, batch_size 1,
+    lr_policy step, step_size 100000, gamma 0.5) under the NVlabs train.py, which steps the
+    StepLR before each iteration: iteration i runs at 0.5 ** ((i + 1) // 100000)."""
+    return Schedule(
+        length=1_000_000,
+        batch_size=1,
+        decay="step",
+        every=100_000,
+        gamma=0.5,
+        offset=1,
+        source=source,
+    )
 
 
 class LiuPairTranslator(Translator):
