@@ -6,7 +6,9 @@ the readings that exist on one kind of device differ, and each value's provenanc
 one it is. Values (``variant`` is ``"bs=N"`` where the number depends on the batch size):
 
 - ``latency_ms``: median wall time of one ``translate`` call after warm-up, device synchronised
-  before the clock stops; ``std`` over the repeats, ``extra`` p10/p90/min/max.
+  before the clock stops; ``std`` over the repeats, ``extra`` p10/p90/min/max. Reference-guided
+  methods on protocols that score reference-guided synthesis are also timed with a style
+  reference image (``variant`` ``"bs=N,reference"``: latency, throughput and memory).
 - ``throughput``: images/s = N / median latency (higher is better).
 - ``peak_memory_mb``: CUDA: ``max_memory_allocated`` over one call after
   ``reset_peak_memory_stats`` (weights and inputs included); CPU: growth of the process peak
@@ -85,10 +87,17 @@ class ProfileValue:
 
 # --- inputs -------------------------------------------------------------------------------
 def random_inputs(
-    task: TaskSpec, n: int, device: torch.device, *, shots: int = 1, seed: int = 0
+    task: TaskSpec,
+    n: int,
+    device: torch.device,
+    *,
+    shots: int = 1,
+    seed: int = 0,
+    mode: str = "latent",
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Random images at the task's size and the ``translate`` keywords its kind needs (see
-    baselines.base): cost does not depend on image content, only on shapes."""
+    baselines.base), plus a style reference image per input in ``"reference"`` mode: cost
+    does not depend on image content, only on shapes."""
     g = torch.Generator().manual_seed(seed)
     s, c = task.image_size, task.channels
 
@@ -107,14 +116,21 @@ def random_inputs(
         kwargs = {"target": wanted.to(device)}
     else:
         raise ValueError(f"unknown task kind {task.kind!r}")
+    if mode == "reference" and task.kind != "few_shot":
+        kwargs["reference"] = images(n)
     return x, kwargs
 
 
 def make_forward(
-    model: Translator, task: TaskSpec, n: int, device: torch.device, shots: int = 1
+    model: Translator,
+    task: TaskSpec,
+    n: int,
+    device: torch.device,
+    shots: int = 1,
+    mode: str = "latent",
 ) -> Forward:
     """A no-argument call of ``model.translate`` on fixed random inputs of batch size ``n``."""
-    x, kwargs = random_inputs(task, n, device, shots=shots)
+    x, kwargs = random_inputs(task, n, device, shots=shots, mode=mode)
     return lambda: model.translate(x, **kwargs)
 
 
@@ -265,12 +281,27 @@ def base_provenance(device: torch.device) -> dict[str, Any]:
     return prov
 
 
-def _latency_values(times: list[float], bs: int, prov: dict[str, Any]) -> list[ProfileValue]:
+def variant_of(bs: int, mode: str = "latent") -> str:
+    """``bs=N`` for the method's own synthesis, ``bs=N,reference`` with a style reference."""
+    return f"bs={bs}" if mode == "latent" else f"bs={bs},{mode}"
+
+
+def profile_modes(protocol: Protocol, reference_guided: bool) -> list[str]:
+    """The synthesis modes worth timing: always the method's own (latent; few-shot methods take
+    their K shots there), and reference-guided where the protocol scores it separately."""
+    extra = protocol.kind != "few_shot" and "reference" in protocol.modes and reference_guided
+    return ["latent", "reference"] if extra else ["latent"]
+
+
+def _latency_values(
+    times: list[float], bs: int, prov: dict[str, Any], mode: str = "latent"
+) -> list[ProfileValue]:
     arr = np.asarray(times)
     median = float(np.median(arr))
-    variant = f"bs={bs}"
+    variant = variant_of(bs, mode)
     timer = {**prov, "timer": "time.perf_counter around translate, device synchronised"}
     extra = {
+        "mode": mode,
         "batch_size": bs,
         "repeats": len(arr),
         "p10": float(np.percentile(arr, 10)),
@@ -288,22 +319,24 @@ def _latency_values(times: list[float], bs: int, prov: dict[str, Any]) -> list[P
             variant=variant,
             direction="higher",
             provenance=timer,
-            extra={"batch_size": bs, "unit": "images/s", "latency_ms": median},
+            extra={"mode": mode, "batch_size": bs, "unit": "images/s", "latency_ms": median},
         ),
     ]
 
 
-def _memory_value(fn: Forward, device: torch.device, bs: int, prov: dict[str, Any]) -> ProfileValue:
+def _memory_value(
+    fn: Forward, device: torch.device, bs: int, prov: dict[str, Any], mode: str = "latent"
+) -> ProfileValue:
     value, extra, method = peak_memory(fn, device)
     status, reason = ("ok", None) if value is not None else ("skipped", method)
     return ProfileValue(
         "peak_memory_mb",
         value,
-        variant=f"bs={bs}",
+        variant=variant_of(bs, mode),
         status=status,
         reason=reason,
         provenance={**prov, "memory": method},
-        extra={"batch_size": bs, **extra},
+        extra={"mode": mode, "batch_size": bs, **extra},
     )
 
 
@@ -386,12 +419,15 @@ def profile_translator(
     results_dir: Path | None = None,
     shots: int = 1,
     kernel_steps: int = KERNEL_STEPS,
+    modes: Sequence[str] = ("latent",),
 ) -> list[ProfileValue]:
     """Profile ``model.translate`` on random inputs of ``task`` (see the module docstring).
 
     ``results_dir`` (the results folder) makes ``extra["trace"]`` a relative path; ``shots`` is
-    the reference count K for few-shot tasks. A batch size that runs out of GPU memory gets
-    failed values and the rest go on. The model is returned to its device and train/eval mode.
+    the reference count K for few-shot tasks; ``modes`` (see ``profile_modes``) adds timings
+    with a style reference. FLOPs, parameters and the kernel table are of the latent mode. A
+    batch size that runs out of GPU memory gets failed values and the rest go on. The model
+    is returned to its device and train/eval mode.
     """
     sizes = sorted(set(batch_sizes))
     if not sizes or sizes[0] < 1 or repeats < 1 or warmup < 0 or kernel_steps < 1:
@@ -405,16 +441,19 @@ def profile_translator(
         with torch.no_grad():
             values += _cost_values(model, task, device, shots, prov)
             largest = None
-            for bs in sizes:
-                fn = make_forward(model, task, bs, device, shots)
-                try:
-                    timed = _latency_values(time_calls(fn, device, repeats, warmup), bs, prov)
-                    memory = _memory_value(fn, device, bs, prov)
-                except torch.OutOfMemoryError:
-                    values += _out_of_memory(bs, device, prov)
-                    continue
-                values += [*timed, memory]
-                largest = (bs, fn)
+            for mode in modes:
+                for bs in sizes:
+                    fn = make_forward(model, task, bs, device, shots, mode)
+                    try:
+                        times = time_calls(fn, device, repeats, warmup)
+                        timed = _latency_values(times, bs, prov, mode)
+                        memory = _memory_value(fn, device, bs, prov, mode)
+                    except torch.OutOfMemoryError:
+                        values += _out_of_memory(bs, device, prov, mode)
+                        continue
+                    values += [*timed, memory]
+                    if mode == "latent":
+                        largest = (bs, fn)
             if largest is not None:
                 bs, fn = largest
                 values.append(
@@ -425,7 +464,9 @@ def profile_translator(
     return values
 
 
-def _out_of_memory(bs: int, device: torch.device, prov: dict[str, Any]) -> list[ProfileValue]:
+def _out_of_memory(
+    bs: int, device: torch.device, prov: dict[str, Any], mode: str = "latent"
+) -> list[ProfileValue]:
     if device.type == "cuda":
         torch.cuda.empty_cache()
     reason = f"out of memory at batch size {bs} on {describe(device)}"
@@ -433,7 +474,7 @@ def _out_of_memory(bs: int, device: torch.device, prov: dict[str, Any]) -> list[
         ProfileValue(
             metric,
             None,
-            variant=f"bs={bs}",
+            variant=variant_of(bs, mode),
             status="failed",
             reason=reason,
             direction=direction,
@@ -554,6 +595,7 @@ def run_cli(args: argparse.Namespace) -> int:
         trace_dir=args.out / "traces" / name,
         results_dir=args.out,
         shots=max(protocol.shots, default=1),
+        modes=profile_modes(protocol, baselines.get(args.baseline).reference_guided),
     )
     payload = {
         "protocol": protocol.name,

@@ -436,6 +436,7 @@ def _profile_cell(model, data, cfg, cell, base, ids) -> None:
         trace_dir=trace_dir,
         results_dir=cfg.out,
         shots=max(data.protocol.shots, default=1),
+        modes=profiling.profile_modes(data.protocol, net.reference_guided),
     )
     for value in values:
         rec.write(cfg.out, to_record(value, base, **ids))

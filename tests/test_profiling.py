@@ -241,6 +241,41 @@ def test_translate_gets_the_arguments_of_its_task_kind(kind):
         assert seen["target"].shape == (4, 2) and set(seen["target"].unique().tolist()) <= {0, 1}
 
 
+@pytest.mark.parametrize(
+    "protocol, guided, modes",
+    [
+        ("afhq", True, ["latent", "reference"]),  # StarGAN v2 protocol scores both
+        ("afhq", False, ["latent"]),
+        ("edges2shoes", True, ["latent"]),  # latent-only protocol
+        ("animal_faces", True, ["latent"]),  # few-shot: the K shots are the latent path
+    ],
+)
+def test_reference_timing_only_where_the_protocol_scores_it(protocol, guided, modes):
+    assert profiling.profile_modes(protocols.get(protocol).paper, guided) == modes
+
+
+def test_reference_mode_times_translate_with_a_style_image():
+    model = ConvTranslator(_task("multi_domain"))
+    values = profiling.profile_translator(
+        model,
+        _task("multi_domain"),
+        batch_sizes=(1, 2),
+        device="cpu",
+        repeats=2,
+        modes=("latent", "reference"),
+    )
+    refs = [s["reference"] for s in model.seen if s["reference"] is not None]
+    assert refs and {tuple(r.shape) for r in refs} == {(1, 3, 16, 16), (2, 3, 16, 16)}
+    by_variant: dict[str, set[str]] = {}
+    for v in values:
+        by_variant.setdefault(v.variant, set()).add(v.metric)
+    timed = {"latency_ms", "throughput", "peak_memory_mb"}
+    assert by_variant["bs=1,reference"] == by_variant["bs=2,reference"] == timed
+    assert by_variant["bs=2"] == timed | {"kernels"}  # kernels and FLOPs: latent mode only
+    ref = next(v for v in values if v.variant == "bs=2,reference" and v.metric == "latency_ms")
+    assert ref.extra["mode"] == "reference" and ref.extra["batch_size"] == 2
+
+
 def test_model_returns_to_its_mode():
     model = ConvTranslator(_task()).train()
     profiling.profile_translator(model, _task(), batch_sizes=(1,), device="cpu", repeats=1)
