@@ -3,6 +3,8 @@ results.csv (tidy, one row per record, for anyone's own analysis)."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from benchmark.records import Record
@@ -197,6 +199,11 @@ def tex_escape(text: str) -> str:
     return text.replace("±", r"$\pm$").replace("—", "---")
 
 
+def _tex_label(slug: str) -> str:
+    """A \\label key: escapes do not work inside one, so anything but [A-Za-z0-9:-] becomes -."""
+    return re.sub(r"[^A-Za-z0-9:-]", "-", slug)
+
+
 def _tex_cell(cell: Cell, seeds: int | None) -> str:
     if cell.summary is None:
         return rf"\textit{{{cell.status}}}" if cell.status in ("failed", "skipped") else "--"
@@ -249,7 +256,7 @@ def latex(results: Results) -> str:
             "\\begin{table}[t]",
             "\\centering",
             f"\\caption{{{caption}}}",
-            f"\\label{{tab:{tex_escape(t.slug)}}}",
+            f"\\label{{tab:{_tex_label(t.slug)}}}",
             f"\\begin{{tabular}}{{l{'r' * ncols}}}",
             "\\toprule",
             *_tex_head(t, speed),
