@@ -21,6 +21,7 @@ from baselines.base import TaskSpec, Translator
 from benchmark import profiling
 from benchmark.errors import UserError
 from benchmark.profiling_parse import ROW_FIELDS, event_rows, top_kernels, total_self_time_us
+from tests.cuda_profile_checks import check_cuda_table
 
 LAUNCHES = Path(__file__).parent / "fixtures" / "profiler_cuda_launches.json"
 KINDS = ("paired", "unpaired", "multi_domain", "few_shot", "attributes")
@@ -403,6 +404,26 @@ def test_cuda_total_matches_the_device_time_torch_gives_the_annotation(cuda_rows
         r for r in rows if r["key"] == "translate" and r["device_type"].endswith("CPU")
     )
     assert host_range["device_time_total"] / steps == pytest.approx(per_step)
+
+
+def test_fixture_passes_the_checks_a_live_cuda_profile_must_pass(cuda_rows):
+    """tests/test_profiling_cuda.py runs the same checks on a real GPU profile: where both
+    pass, the hand-laid fixture has the structure torch really produces."""
+    rows, doc = cuda_rows
+    total = check_cuda_table(rows, doc["steps"])
+    assert total == pytest.approx(sum(t for t, _ in _expected_kernels(doc).values()))
+
+
+def test_live_profile_checks_catch_a_kernel_left_out_or_an_operator_read_as_kernel(cuda_rows):
+    rows, doc = cuda_rows
+    kernel = top_kernels(rows, "cuda", doc["steps"])[0]["name"]
+    without = [r for r in rows if r["key"] != kernel]
+    with pytest.raises(AssertionError):
+        check_cuda_table(without, doc["steps"])
+    conv = next(r for r in rows if r["key"] == "aten::cudnn_convolution")
+    misread = [dict(r, device_type="DeviceType.CUDA") if r is conv else r for r in rows]
+    with pytest.raises(AssertionError):
+        check_cuda_table(misread, doc["steps"])
 
 
 def test_cpu_reading_of_a_cuda_profile_ranks_host_operators(cuda_rows):
