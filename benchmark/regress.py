@@ -463,7 +463,40 @@ def render_markdown(
         f"Reference `{reference.root}` ({versions or 'empty'}) vs `{current.root}`; "
         "↓/↑: lower/higher is better."
     )
+    mismatch = device_mismatch(current, reference)
+    if mismatch:
+        lines += ["", mismatch]
     return "\n".join(lines) + "\n"
+
+
+def device_kind(description: str) -> str:
+    """ "cpu x86_64" or the GPU's name, from a record's provenance device (benchmark.device
+    describe): what decides floating-point results, without core counts or the cuda:N index."""
+    kind = description.split(" (", 1)[0]
+    head, _, rest = kind.partition(" ")
+    return rest if head.startswith("cuda") else kind
+
+
+def _device_kinds(side: Side) -> set[str]:
+    return {
+        device_kind(str(r.provenance["device"]))
+        for r in side.cells.values()
+        if r.provenance.get("device")
+    }
+
+
+def device_mismatch(current: Side, reference: Side) -> str | None:
+    """A note (never a verdict) when the two sides ran on different kinds of device: training
+    and metrics differ across devices by floating-point order alone, so such deltas are noise."""
+    ours, theirs = _device_kinds(current), _device_kinds(reference)
+    if not ours or not theirs or ours == theirs:
+        return None
+    return (
+        f"Note: the reference ran on {', '.join(sorted(theirs))} and these results on "
+        f"{', '.join(sorted(ours))}; numbers differ across devices by floating-point order "
+        "alone, so gate against a reference made on the same kind of machine "
+        "(`regress --update` there)."
+    )
 
 
 def update_reference(current: Side, reference: Side, rules: Sequence[dict[str, Any]]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -402,3 +403,21 @@ def _skip_record():
         status="skipped",
         reason="weights missing: put X in Y",
     )
+
+
+def _on(device: str, **over) -> list[Record]:
+    return [dataclasses.replace(r, provenance={"device": device}) for r in base_grid(**over)]
+
+
+def test_results_from_another_kind_of_device_get_a_note_not_a_verdict(tmp_path, capsys):
+    ref = write_grid(tmp_path / "ref", _on("cpu x86_64 (2 cores, 2 torch threads)"))
+    gpu = "cuda:1 NVIDIA H200 (CUDA 12.8)"
+    code, out, _ = gate(capsys, write_grid(tmp_path / "gpu", _on(gpu)), ref)
+    assert code == 0 and "Note: the reference ran on cpu x86_64" in out
+    assert "these results on NVIDIA H200;" in out
+    # core counts and the GPU's index do not make another kind of device
+    more_cores = write_grid(tmp_path / "cpu16", _on("cpu x86_64 (16 cores, 16 torch threads)"))
+    assert "Note:" not in gate(capsys, more_cores, ref)[1]
+    gpu_ref = write_grid(tmp_path / "gpu_ref", _on("cuda:0 NVIDIA H200 (CUDA 12.8)"))
+    code, out, _ = gate(capsys, write_grid(tmp_path / "gpu2", _on(gpu, fid=30.0)), gpu_ref)
+    assert code == 1 and "Note:" not in out
