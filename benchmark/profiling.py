@@ -278,7 +278,27 @@ def base_provenance(device: torch.device) -> dict[str, Any]:
     }
     if device.type == "cuda":
         prov["cudnn"] = torch.backends.cudnn.version()
+        prov["math"] = cuda_math_settings()
     return prov
+
+
+def cuda_math_settings() -> dict[str, Any]:
+    """The switches that change which CUDA kernels run and how fast: float32 precision (TF32)
+    per backend and cuDNN autotuning. Two GPU timings compare only when these match.
+
+    Read through torch's per-backend ``fp32_precision`` ("tf32", "ieee", or "none": inherit
+    from the level above) because the legacy ``allow_tf32`` getters raise once a user has
+    mixed the two APIs; the legacy setters write these same values."""
+    backends = torch.backends
+    return {
+        "fp32_precision": {
+            "generic": getattr(backends, "fp32_precision", None),
+            "cuda.matmul": getattr(backends.cuda.matmul, "fp32_precision", None),
+            "cudnn.conv": getattr(getattr(backends.cudnn, "conv", None), "fp32_precision", None),
+        },
+        "cudnn_benchmark": bool(backends.cudnn.benchmark),
+        "cudnn_deterministic": bool(backends.cudnn.deterministic),
+    }
 
 
 def variant_of(bs: int, mode: str = "latent") -> str:

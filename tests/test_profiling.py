@@ -153,6 +153,35 @@ def test_latency_summary_and_throughput_follow_from_the_repeats(cpu_profile):
         assert thr.extra["latency_ms"] == lat.value
 
 
+@pytest.fixture
+def math_switches():
+    """Torch's float32-precision and cuDNN switches, put back after the test (monkeypatch cannot:
+    these backend objects answer through __getattr__/__setattr__)."""
+    b = torch.backends
+    places = ((b.cudnn.conv, "fp32_precision"), (b.cuda.matmul, "fp32_precision"))
+    saved = [getattr(obj, name) for obj, name in places]
+    benchmark = b.cudnn.benchmark
+    yield
+    for (obj, name), value in zip(places, saved, strict=True):
+        setattr(obj, name, value)
+    b.cudnn.benchmark = benchmark
+
+
+def test_cuda_math_settings_follow_torchs_switches(math_switches):
+    """Recorded in every CUDA profile's provenance; readable without a GPU and after a user mixed
+    the legacy ``allow_tf32`` and the new ``fp32_precision`` APIs (the legacy getter raises)."""
+    torch.backends.cudnn.conv.fp32_precision = "ieee"
+    torch.backends.cuda.matmul.fp32_precision = "tf32"
+    torch.backends.cudnn.benchmark = True
+    got = profiling.cuda_math_settings()
+    assert got["fp32_precision"]["cudnn.conv"] == "ieee"
+    assert got["fp32_precision"]["cuda.matmul"] == "tf32"
+    assert got["cudnn_benchmark"] is True and got["cudnn_deterministic"] is False
+    torch.backends.cuda.matmul.allow_tf32 = False  # the legacy setter writes the same switch
+    assert profiling.cuda_math_settings()["fp32_precision"]["cuda.matmul"] == "ieee"
+    json.dumps(got)  # provenance must serialise
+
+
 def test_latency_statistics_match_numpy(monkeypatch):
     times = [4.0, 1.0, 3.0, 2.0, 10.0]
     monkeypatch.setattr(profiling, "time_calls", lambda fn, device, repeats, warmup: times)

@@ -61,6 +61,7 @@ def test_cuda_profile_takes_cuda_readings(tmp_path):
     for v in values:
         assert v.provenance["device"].startswith("cuda:")
         assert v.provenance["cuda"] == torch.version.cuda
+        assert v.provenance["math"] == profiling.cuda_math_settings()
     weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / profiling.MB
     memory = got[("peak_memory_mb", "bs=4")]
     assert "max_memory_allocated" in memory.provenance["memory"]
