@@ -1,7 +1,8 @@
 """tables.tex as a paper includes it: every label a plain key, and the file compiles with
 pdflatex and booktabs (skipped where TeX is absent: ``apt-get install texlive-latex-base
 texlive-latex-recommended``). The fixture adds a protocol, variant and baseline with
-underscores, the characters that broke a label once."""
+underscores, the characters that broke a label once, and a protocol with more columns than a
+page is wide."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.report import fixtures as fx
 
 PDFLATEX = shutil.which("pdflatex")
 WRAPPER = r"""\documentclass{article}
-\usepackage{booktabs}
+\usepackage{booktabs,graphicx}
 \begin{document}
 \input{tables.tex}
 \end{document}
@@ -32,6 +33,14 @@ def tex(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "identity": {("fid", "Blond_Hair", fx.EXT_COMPAT, "lower"): (40.0, 40.0, 40.0)},
     }
     fx._write_table(root, "celeba_attributes", "0123456789ab", celeba, "2026-05-02T10:00:00Z")
+    # every metric in both modes: 16 numeric columns, about twice the article's text width
+    metrics = ("fid", "kid", "lpips_diversity", "accuracy_top1", "ssim", "psnr", "content", "l1")
+    wide = {
+        (metric, mode, None, "lower"): (10.25, 11.5, 12.75)
+        for metric in metrics
+        for mode in ("latent", "reference")
+    }
+    fx._write_table(root, "edges2shoes", "fedcba987654", {"munit": wide}, "2026-05-03T10:00:00Z")
     out = root / "report"
     render_all(root, out)
     return out / "tables.tex"
@@ -39,7 +48,7 @@ def tex(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_label_is_a_plain_key(tex: Path) -> None:
     labels = re.findall(r"\\label\{([^}]*)\}", tex.read_text(encoding="utf-8"))
-    assert len(labels) == 4 and "tab:celeba-attributes-0123456789ab" in labels
+    assert len(labels) == 5 and "tab:celeba-attributes-0123456789ab" in labels
     assert all(re.fullmatch(r"tab:[A-Za-z0-9:-]+", label) for label in labels), labels
 
 
@@ -57,3 +66,6 @@ def test_tables_compile_with_pdflatex(tex: Path, tmp_path: Path) -> None:
     errors = [line for line in done.stdout.splitlines() if line.startswith("!")]
     assert done.returncode == 0 and not errors, errors or done.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 0
+    # the wide table is scaled to the text width instead of running off the page
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
