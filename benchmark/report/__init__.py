@@ -26,9 +26,8 @@ def render_all(results_dir: str | Path, out_dir: str | Path) -> Path:
     figs: dict[str, list[plots.Plot]] = {}
     for t in results.tables:
         grids[t.slug] = grids_mod.render_grids(results.root, t.slug, out)
-        figs[t.slug] = [
-            p for p in (plots.quality_diversity(t, out), plots.metric_vs_seed(t, out)) if p
-        ]
+        made = (plots.quality_diversity(t, out), plots.quality_vs_speed(t, out))
+        figs[t.slug] = [p for p in (*made, plots.metric_vs_seed(t, out)) if p]
     profile_pages = {
         b: html.render_profile_page(b, per_slug, results, out)
         for b, per_slug in results.profiles.items()

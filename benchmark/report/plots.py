@@ -1,4 +1,5 @@
-"""Matplotlib figures for the report: quality vs diversity, metric vs seed, latency vs batch.
+"""Matplotlib figures for the report: quality vs diversity, quality vs speed, metric vs seed,
+latency vs batch.
 
 Figures use the object API (``matplotlib.figure.Figure``), not pyplot, so rendering never
 touches a display or global state and works headless inside the runner.
@@ -13,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 from benchmark.records import Record
 from benchmark.report.files import save_figure
-from benchmark.report.model import Column, Table
+from benchmark.report.labels import SPEED_LABEL
+from benchmark.report.model import Column, Row, Table
 
 QUALITY_METRICS = ("fid", "mfid")  # lower is better, realism of the outputs (KID ranks alike)
 DIVERSITY_METRICS = ("lpips", "lpips_diversity", "feature_diversity")  # higher is more diverse
@@ -102,6 +105,63 @@ def quality_diversity(table: Table, out_dir: Path) -> Plot | None:
     path = out_dir / "plots" / f"{table.slug}--quality-diversity.png"
     save_figure(path, fig)
     return Plot("Quality vs diversity (mean ± std over seeds)", path)
+
+
+def quality_speed_points(table: Table) -> list[tuple[Column, list[Row]]]:
+    """Per quality column (FID-like, each variant and extractor apart), the rows that have both
+    that number and a bs=1 latency; only columns where two or more rows do (one point is not a
+    trade-off)."""
+    quality = [c for c in table.columns if c.metric.lower() in QUALITY_METRICS]
+    out = []
+    for q in quality:
+        rows = [r for r in table.rows if r.cells[q.key].summary and r.speed.summary]
+        if len(rows) >= 2:
+            out.append((q, rows))
+    return out
+
+
+def quality_vs_speed(table: Table, out_dir: Path) -> Plot | None:
+    """Each baseline at (latency of one image, quality) with seed std as error bars, one panel
+    per quality column: the good corner is bottom left (fast and realistic). Latency is on a log
+    axis because methods differ by orders of magnitude."""
+    panels = quality_speed_points(table)
+    if not panels:
+        return None
+    nrows, ncols = _grid(len(panels))
+    fig = Figure(figsize=(4.6 * ncols, 3.8 * nrows), layout="constrained")
+    colors = _colors(table)
+    for i, (q, rows) in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        for row in rows:
+            sq, sl = row.cells[q.key].summary, row.speed.summary
+            ax.errorbar(
+                sl.mean,
+                sq.mean,
+                xerr=0 if math.isnan(sl.std) else sl.std,
+                yerr=0 if math.isnan(sq.std) else sq.std,
+                fmt="s" if row.oracle else "o",
+                color=colors[row.baseline],
+                capsize=3,
+            )
+            ax.annotate(
+                row.baseline,
+                (sl.mean, sq.mean),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+        ax.set_xscale("log")
+        # plain numbers (20, not 2x10^1), minor ticks labelled only when few decades are shown
+        ax.xaxis.set_major_formatter(LogFormatter())
+        ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+        ax.set_xlabel(f"{SPEED_LABEL} ↓")
+        ax.set_ylabel(f"{table.short_label(q)} {q.arrow}")
+        ax.margins(0.15)
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle(f"{table.protocol} @ {table.protocol_hash}", fontsize=10)
+    path = out_dir / "plots" / f"{table.slug}--quality-speed.png"
+    save_figure(path, fig)
+    return Plot("Quality vs speed (mean ± std over seeds; latency on this run's device)", path)
 
 
 def metric_vs_seed(table: Table, out_dir: Path) -> Plot | None:

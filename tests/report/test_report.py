@@ -19,8 +19,9 @@ from scipy import stats as sps
 import benchmark.cli
 from benchmark import stats
 from benchmark.errors import UserError
-from benchmark.report import grids, render_all
-from benchmark.report.model import fmt_number
+from benchmark.records import Record, write
+from benchmark.report import grids, plots, render_all
+from benchmark.report.model import collect, fmt_number
 from tests.report import fixtures as fx
 from tests.report.dom import Node, parse
 
@@ -418,3 +419,35 @@ def test_missing_or_empty_results(tmp_path: Path, capsys) -> None:
     (tmp_path / "records").mkdir()
     with pytest.raises(UserError, match="no records under"):
         render_all(tmp_path, tmp_path / "out")
+
+
+def test_quality_vs_speed_plots_each_fid_column_where_two_baselines_were_timed(tmp_path):
+    root = fx.make_results(tmp_path / "results")
+
+    def afhq(res):
+        return next(t for t in res.tables if t.protocol == "afhq" and t.current)
+
+    # the fixture times stargan_v2 only: one point is no trade-off, so no figure
+    assert plots.quality_speed_points(afhq(collect(root))) == []
+    for seed, latency in zip(fx.SEEDS, (40.0, 41.0, 45.0), strict=True):
+        record = Record("afhq", fx.AFHQ_HASH, "munit", seed, "latency_ms", latency, variant="bs=1")
+        write(root, record)
+    table = afhq(collect(root))
+    panels = plots.quality_speed_points(table)
+    assert [(c.variant, c.extractor) for c, _ in panels] == [
+        ("latent", fx.EXT_COMPAT),
+        ("latent", fx.EXT_PROTO),
+        ("reference", fx.EXT_COMPAT),
+    ]
+    for _, rows in panels:  # identity has FID but no timing: left out
+        assert sorted(r.baseline for r in rows) == ["munit", "stargan_v2"]
+    munit = next(r for r in panels[0][1] if r.baseline == "munit")
+    assert munit.speed.summary.mean == pytest.approx(np.mean([40.0, 41.0, 45.0]))
+    assert munit.cells[panels[0][0].key].summary.mean == pytest.approx(41.5)
+
+    out = tmp_path / "report"
+    render_all(root, out)
+    doc = parse((out / "index.html").read_text(encoding="utf-8"))
+    figs = [f for f in section(doc, "afhq", fx.AFHQ_HASH).find_all("figure") if "speed" in f.text]
+    assert len(figs) == 1 and figs[0].text.startswith("Quality vs speed")
+    check_images(figs[0], out, minimum=1)
