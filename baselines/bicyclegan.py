@@ -44,12 +44,12 @@ from baselines.components.junyanz import (
     UnetGeneratorZ,
     authors_test_mode,
     encoder_blocks,
+    linear_schedule,
     load_released,
     one_way_target,
     unet_depth,
 )
 from baselines.components.losses import GANLoss, kl_standard_normal, set_requires_grad
-from baselines.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,10 @@ class BicycleGAN(Translator):
     paper_task = TaskSpec(kind="paired", image_size=256, domain_names=("edges", "shoes"))
     # scripts/train_edges2shoes.sh @86d3319: NITER=30, NITER_DECAY=30 (batch_size stays at the
     # options default 2); networks.get_scheduler 'linear' with epoch_count 1, stepped per epoch
-    paper_schedule = Schedule(
-        length=60,
-        unit="epochs",
+    paper_schedule = linear_schedule(
+        30,
+        30,
         batch_size=2,
-        decay="linear",
-        decay_start=30,
-        offset=1,
         source="junyanz/BicycleGAN scripts/train_edges2shoes.sh (niter 30, niter_decay 30), "
         "options batch_size 2, networks.get_scheduler linear",
     )

@@ -43,12 +43,12 @@ from baselines.components.junyanz import (
     ResnetGenerator,
     UnetGeneratorZ,
     authors_test_mode,
+    linear_schedule,
     load_released,
     target_mask,
     unet_depth,
 )
 from baselines.components.losses import GANLoss, set_requires_grad
-from baselines.schedule import Schedule
 from benchmark.errors import UserError
 
 
@@ -106,13 +106,10 @@ class CycleGAN(Translator):
     paper_task = TaskSpec(kind="unpaired", image_size=256, domain_names=("horse", "zebra"))
     # options/train_options.py @48ced5e: niter 100 + niter_decay 100 epochs, lr_policy linear
     # (epoch_count 1); base_options batch_size 1; an epoch is max(|A|, |B|) images
-    paper_schedule = Schedule(
-        length=200,
-        unit="epochs",
+    paper_schedule = linear_schedule(
+        100,
+        100,
         batch_size=1,
-        decay="linear",
-        decay_start=100,
-        offset=1,
         source="junyanz/pytorch-CycleGAN-and-pix2pix options (n_epochs 100, n_epochs_decay 100, "
         "batch_size 1), networks.get_scheduler linear",
     )

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from baselines.schedule import Schedule
+
 NormFactory = Callable[[int], nn.Module] | None
 
 
@@ -513,3 +515,18 @@ def load_released(net: nn.Module, state: Any) -> None:
         ):
             del sd[key]
     net.load_state_dict(sd, strict=True)
+
+
+def linear_schedule(niter: int, niter_decay: int, batch_size: int, source: str) -> Schedule:
+    """The code family's ``lr_policy linear`` (``networks.get_scheduler`` with epoch_count 1,
+    stepped once per epoch): ``niter`` epochs at the initial rate, then ``niter_decay`` epochs
+    decaying linearly towards zero."""
+    return Schedule(
+        length=niter + niter_decay,
+        unit="epochs",
+        batch_size=batch_size,
+        decay="linear",
+        decay_start=niter,
+        offset=1,
+        source=source,
+    )

@@ -13,9 +13,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
+from benchmark import stats
 from benchmark.records import Record
 from benchmark.report.files import save_figure
 from benchmark.report.labels import SPEED_LABEL
@@ -61,6 +63,30 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
+def _scatter_panels(n: int) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n`` scatter panels, at most three a row."""
+    nrows, ncols = _grid(n)
+    fig = Figure(figsize=(4.6 * ncols, 3.8 * nrows), layout="constrained")
+    return fig, [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
+
+
+def _point(ax: Axes, row: Row, x: stats.Summary, y: stats.Summary, color: str) -> None:
+    """One baseline at (x, y) with seed std as error bars and its name beside it; oracles are
+    squares."""
+    ax.errorbar(
+        x.mean,
+        y.mean,
+        xerr=0 if math.isnan(x.std) else x.std,
+        yerr=0 if math.isnan(y.std) else y.std,
+        fmt="s" if row.oracle else "o",
+        color=color,
+        capsize=3,
+    )
+    ax.annotate(
+        row.baseline, (x.mean, y.mean), fontsize=7, xytext=(4, 4), textcoords="offset points"
+    )
+
+
 def quality_diversity(table: Table, out_dir: Path) -> Plot | None:
     """Each baseline at (diversity, quality) with seed std as error bars; one panel per pair.
 
@@ -70,32 +96,14 @@ def quality_diversity(table: Table, out_dir: Path) -> Plot | None:
     pairs = _pairs(table)
     if not pairs:
         return None
-    nrows, ncols = _grid(len(pairs))
-    fig = Figure(figsize=(4.6 * ncols, 3.8 * nrows), layout="constrained")
+    fig, axes = _scatter_panels(len(pairs))
     colors = _colors(table)
-    for i, (q, d) in enumerate(pairs):
-        ax = fig.add_subplot(nrows, ncols, i + 1)
+    for ax, (q, d) in zip(axes, pairs, strict=True):
         for row in table.rows:
             sq, sd = row.cells[q.key].summary, row.cells[d.key].summary
             if sq is None or sd is None:
                 continue
-            ax.errorbar(
-                sd.mean,
-                sq.mean,
-                xerr=0 if math.isnan(sd.std) else sd.std,
-                yerr=0 if math.isnan(sq.std) else sq.std,
-                fmt="s" if row.oracle else "o",
-                color=colors[row.baseline],
-                capsize=3,
-                label=row.baseline + (" (oracle)" if row.oracle else ""),
-            )
-            ax.annotate(
-                row.baseline,
-                (sd.mean, sq.mean),
-                fontsize=7,
-                xytext=(4, 4),
-                textcoords="offset points",
-            )
+            _point(ax, row, sd, sq, colors[row.baseline])
         ax.set_xlabel(f"{table.short_label(d)} {d.arrow}")
         ax.set_ylabel(f"{table.short_label(q)} {q.arrow}")
         ax.set_title(f"{q.name} vs {d.name}", fontsize=9)
@@ -127,29 +135,11 @@ def quality_vs_speed(table: Table, out_dir: Path) -> Plot | None:
     panels = quality_speed_points(table)
     if not panels:
         return None
-    nrows, ncols = _grid(len(panels))
-    fig = Figure(figsize=(4.6 * ncols, 3.8 * nrows), layout="constrained")
+    fig, axes = _scatter_panels(len(panels))
     colors = _colors(table)
-    for i, (q, rows) in enumerate(panels):
-        ax = fig.add_subplot(nrows, ncols, i + 1)
+    for ax, (q, rows) in zip(axes, panels, strict=True):
         for row in rows:
-            sq, sl = row.cells[q.key].summary, row.speed.summary
-            ax.errorbar(
-                sl.mean,
-                sq.mean,
-                xerr=0 if math.isnan(sl.std) else sl.std,
-                yerr=0 if math.isnan(sq.std) else sq.std,
-                fmt="s" if row.oracle else "o",
-                color=colors[row.baseline],
-                capsize=3,
-            )
-            ax.annotate(
-                row.baseline,
-                (sl.mean, sq.mean),
-                fontsize=7,
-                xytext=(4, 4),
-                textcoords="offset points",
-            )
+            _point(ax, row, row.speed.summary, row.cells[q.key].summary, colors[row.baseline])
         ax.set_xscale("log")
         # plain numbers (20, not 2x10^1), minor ticks labelled only when few decades are shown
         ax.xaxis.set_major_formatter(LogFormatter())
