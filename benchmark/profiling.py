@@ -6,7 +6,8 @@ the readings that exist on one kind of device differ, and each value's provenanc
 one it is. Values (``variant`` is ``"bs=N"`` where the number depends on the batch size):
 
 - ``latency_ms``: median wall time of one ``translate`` call after warm-up, device synchronised
-  before the clock stops; ``std`` over the repeats, ``extra`` p10/p90/min/max. Reference-guided
+  before the clock stops; ``std`` over the repeats, ``extra`` p10/p90/min/max and
+  ``unstable`` when p90/p10 exceeds ``benchmark.timing.UNSTABLE_SPREAD`` (a busy machine). Reference-guided
   methods on protocols that score reference-guided synthesis are also timed with a style
   reference image (``variant`` ``"bs=N,reference"``: latency, throughput and memory).
 - ``throughput``: images/s = N / median latency (higher is better).
@@ -54,6 +55,7 @@ from benchmark.errors import UserError, output_folder
 from benchmark.plan import pair_spec, task_spec_for
 from benchmark.profiling_parse import event_rows, top_kernels, total_self_time_us
 from benchmark.records import atomic_write_text
+from benchmark.timing import is_unstable, unstable_note
 from protocols.base import Protocol
 
 # small on purpose: the default grid profiles every cell on 2 CPU cores; the CLI asks for more
@@ -320,15 +322,18 @@ def _latency_values(
     median = float(np.median(arr))
     variant = variant_of(bs, mode)
     timer = {**prov, "timer": "time.perf_counter around translate, device synchronised"}
+    p10, p90 = float(np.percentile(arr, 10)), float(np.percentile(arr, 90))
     extra = {
         "mode": mode,
         "batch_size": bs,
         "repeats": len(arr),
-        "p10": float(np.percentile(arr, 10)),
-        "p90": float(np.percentile(arr, 90)),
+        "p10": p10,
+        "p90": p90,
         "min": float(arr.min()),
         "max": float(arr.max()),
         "per_image_ms": median / bs,
+        "spread": p90 / p10,
+        "unstable": is_unstable(p10, p90),
     }
     std = float(arr.std(ddof=1)) if len(arr) > 1 else None
     return [
@@ -640,6 +645,8 @@ def format_values(values: Sequence[ProfileValue]) -> str:
     for v in values:
         shown = "-" if v.value is None else f"{v.value:.6g}"
         note = f"  ({v.status}: {v.reason})" if v.status != "ok" else ""
+        if v.metric == "latency_ms" and v.extra.get("unstable"):
+            note += f"  ({unstable_note(v.extra['spread'])} rerun idle or with more --repeats)"
         lines.append(f"{v.metric:15s} {v.variant:6s} {shown:>14s}{note}")
         if v.extra.get("kernels"):
             lines.append(

@@ -37,6 +37,7 @@ from benchmark.plan import (
 )
 from benchmark.progress import Progress, fmt_seconds, log
 from benchmark.samples import TaskSamples
+from benchmark.timing import unstable_note
 from protocols.base import ProtocolData, to_uint8
 
 CLASSIFIER_ROW = "protocol_classifier"  # pseudo-baseline holding each protocol's classifier scores
@@ -440,6 +441,14 @@ def _profile_cell(model, data, cfg, cell, base, ids) -> None:
     )
     for value in values:
         rec.write(cfg.out, to_record(value, base, **ids))
+    shaky = [v for v in values if v.metric == "latency_ms" and v.extra.get("unstable")]
+    if shaky:
+        worst = max(v.extra["spread"] for v in shaky)
+        sizes = ", ".join(v.variant for v in shaky)
+        log.warning(
+            f"speed profile of {net.name} at {sizes}: {unstable_note(worst)} "
+            "(quality metrics are unaffected; `python -m benchmark profile` remeasures speed)"
+        )
 
 
 class _MetricsContext:

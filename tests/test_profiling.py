@@ -197,6 +197,29 @@ def test_latency_statistics_match_numpy(monkeypatch):
     assert _by_key(values)["throughput", "bs=4"].value == pytest.approx(4 / 0.003)
 
 
+@pytest.mark.parametrize(
+    ("times", "unstable"),
+    [
+        ([10.0, 10.4, 9.8, 10.1, 10.2], False),  # an idle machine: a few percent
+        ([10.0, 10.2, 9.9, 10.1, 30.0], True),  # one call stalled: p90 = 22 > 1.5 x p10
+        ([138.0, 508.0, 508.0, 284.0, 508.0], True),  # seen here with another job on the cores
+    ],
+)
+def test_latency_with_a_wide_spread_is_flagged_unstable_and_said(monkeypatch, times, unstable):
+    monkeypatch.setattr(profiling, "time_calls", lambda fn, device, repeats, warmup: times)
+    values = profiling.profile_translator(
+        ConvTranslator(_task()), _task(), batch_sizes=(2,), device="cpu", repeats=5
+    )
+    lat = _by_key(values)["latency_ms", "bs=2"]
+    spread = np.percentile(times, 90) / np.percentile(times, 10)
+    assert lat.extra["spread"] == pytest.approx(spread)
+    assert lat.extra["unstable"] is unstable and lat.status == "ok"
+    line = next(x for x in profiling.format_values(values).splitlines() if x.startswith("latency"))
+    assert ("unstable: p90/p10" in line) is unstable
+    if unstable:
+        assert f"{spread:.1f}x" in line and "--repeats" in line
+
+
 def test_cpu_kernel_table_lists_operators_per_call_without_the_annotation(cpu_profile):
     root, _, values = cpu_profile
     k = _by_key(values)["kernels", "bs=2"]

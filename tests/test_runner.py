@@ -251,3 +251,20 @@ def test_paper_preset_trains_each_method_on_its_own_schedule_and_resumes_it(tmp_
         epoch = step // per_epoch  # lambda_rule with epoch_count 1, niter 1, niter_decay 2
         assert bs == 16
         assert lr == pytest.approx(0.1 * (1 - max(0, epoch + 1 - 1) / 3))
+
+
+def test_unstable_speed_profile_is_recorded_and_warned_while_the_cell_stands(
+    tmp_path, cache, monkeypatch, caplog
+):
+    from benchmark import profiling
+
+    shaky = [10.0, 10.1, 30.0, 10.2, 29.0]  # p90/p10 ~ 2.9: a stalled machine
+    monkeypatch.setattr(profiling, "time_calls", lambda fn, device, repeats, warmup: shaky)
+    cfg = _cfg(tmp_path, cache, protocols=["edges2shoes"], baselines=["pix2pix"], profile=True)
+    with caplog.at_level("WARNING", logger="benchmark"):
+        assert run(cfg)["done"] == 1
+    latency = [r for r in rec.iter_records(cfg.out) if r.metric == "latency_ms"]
+    assert latency and all(r.status == "ok" and r.extra["unstable"] for r in latency)
+    (warning,) = [m for m in caplog.messages if "unstable" in m]
+    assert "pix2pix" in warning and "p90/p10 = 2.9x" in warning
+    assert "quality metrics are unaffected" in warning

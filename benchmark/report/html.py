@@ -28,6 +28,7 @@ from benchmark.report.tables import (
     row_shared_failure,
     seeds_caption,
 )
+from benchmark.timing import unstable_note
 
 TEMPLATES = Path(__file__).parent / "templates"
 KERNEL_ROWS = 40  # per kind; the long tail is summed into one line
@@ -217,12 +218,14 @@ def _profile_rows(recs: list[Record]) -> list[dict[str, Any]]:
         p10 = [r.extra["p10"] for r in rs if isinstance(r.extra.get("p10"), int | float)]
         p90 = [r.extra["p90"] for r in rs if isinstance(r.extra.get("p90"), int | float)]
         failed = [f"seed {r.seed}: {r.reason}" for r in rs if r.status != "ok"]
+        shaky = [r.extra["spread"] for r in rs if r.extra.get("unstable")]
         rows.append(
             {
                 "metric": key[0],
                 "variant": key[1],
                 "value": fmt_number(stats.mean(ok)) if ok else "failed",
                 "spread": f"{fmt_number(min(p10))} – {fmt_number(max(p90))}" if p10 and p90 else "",
+                "unstable": unstable_note(max(shaky)) if shaky else "",
                 "seeds": len(rs),
                 "failed": "; ".join(failed),
             }

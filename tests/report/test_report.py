@@ -451,3 +451,26 @@ def test_quality_vs_speed_plots_each_fid_column_where_two_baselines_were_timed(t
     figs = [f for f in section(doc, "afhq", fx.AFHQ_HASH).find_all("figure") if "speed" in f.text]
     assert len(figs) == 1 and figs[0].text.startswith("Quality vs speed")
     check_images(figs[0], out, minimum=1)
+
+
+def test_profile_page_marks_an_unstable_latency(tmp_path):
+    root = fx.make_results(tmp_path / "results")
+    shaky = {"p10": 10.0, "p90": 25.0, "spread": 2.5, "unstable": True}
+    write(
+        root,
+        Record(
+            "afhq", fx.AFHQ_HASH, "stargan_v2", 0, "latency_ms", 14.0, variant="bs=64", extra=shaky
+        ),
+    )
+    out = tmp_path / "report"
+    render_all(root, out)
+    (prof_path,) = out.rglob("stargan_v2*.html")
+    (summary,) = parse(prof_path.read_text(encoding="utf-8")).find_all("table", class_="summary")
+    spreads = {}
+    for tr in summary.find_all("tbody")[0].iter("tr"):
+        tds = tr.find_all("td")
+        if tds[0].text == "latency_ms":
+            spreads[tds[1].text] = tds[3]
+    assert "unstable" in spreads["bs=64"].classes() and spreads["bs=64"].text.endswith("(unstable)")
+    assert "p90/p10 = 2.5x" in spreads["bs=64"].attrs["title"]
+    assert "unstable" not in spreads["bs=1"].classes() and "unstable" not in spreads["bs=1"].text
