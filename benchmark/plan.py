@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.base import TaskSpec
+from baselines.base import TaskSpec, Translator
 from protocols.base import Item, Protocol, ProtocolData
 from protocols.celeba_attributes import target_attributes
 
@@ -159,6 +159,17 @@ class EvalTask:
 
 def _take(seq: list[int], n: int) -> list[int]:
     return seq if n == 0 else seq[:n]
+
+
+def scored_modes(protocol: Protocol, method: type[Translator]) -> tuple[str, ...]:
+    """The protocol's synthesis modes a baseline is scored in. Reference-guided synthesis only
+    for methods that take a style reference (StarGAN v2's AFHQ table lists MUNIT, DRIT, MSGAN
+    and StarGAN v2 there, never a method that would ignore the image) and for the oracles, which
+    anchor every column. Few-shot references are the target class's K shots, which every
+    few-shot method takes."""
+    if protocol.kind == "few_shot" or method.reference_guided or not method.trainable:
+        return protocol.modes
+    return tuple(m for m in protocol.modes if m != "reference")
 
 
 def eval_tasks(protocol: Protocol, data: ProtocolData, seed: int) -> list[EvalTask]:

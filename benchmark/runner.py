@@ -33,6 +33,7 @@ from benchmark.plan import (
     eval_tasks,
     make_sampler,
     pair_spec,
+    scored_modes,
     task_spec_for,
 )
 from benchmark.progress import Progress, fmt_seconds, log
@@ -341,6 +342,29 @@ def _finished(status_path: Path, cfg: RunConfig) -> bool:
     return rec.read(status_path).status == "ok" or not cfg.retry_failed
 
 
+def not_applicable(values: list[Any], modes: list[str], name: str) -> list[Any]:
+    """For each synthesis mode a baseline is not scored in (``scored_modes``), every metric its
+    latent outputs were scored in, recorded as skipped with the reason: the table then says why the cell is
+    empty instead of showing a number the method never earned."""
+    from benchmark.metrics import MetricValue
+
+    reason = f"{name} takes no style reference; reference-guided synthesis does not apply"
+    return [
+        MetricValue(
+            v.metric,
+            None,
+            variant=mode,
+            extractor=v.extractor,
+            direction=v.direction,
+            status="skipped",
+            reason=reason,
+        )
+        for mode in modes
+        for v in values
+        if v.variant == "latent" and v.status == "ok"  # a metric not computed at all stays so
+    ]
+
+
 def run_cell(
     data: ProtocolData, mctx: _MetricsContext, name: str, seed: int, cfg: RunConfig
 ) -> str:
@@ -375,12 +399,17 @@ def run_cell(
             sample_dir = cfg.out / "samples" / cell.relative_to(cfg.out / "records")
             all_samples = []
             torch.manual_seed(seed)
+            modes = scored_modes(protocol, baselines.get(name))
             for task in eval_tasks(protocol, data, seed):
+                if task.mode not in modes:
+                    continue
                 samples = sample_task(model, task, data, cfg)
                 save_samples(samples, sample_dir, cfg.preset.save_inputs)
                 all_samples.append(samples)
             sample_time = time.monotonic() - start
-            for value in metrics.evaluate(all_samples, ctx):
+            values = metrics.evaluate(all_samples, ctx)
+            left = [m for m in protocol.modes if m not in modes]
+            for value in values + not_applicable(values, left, name):
                 rec.write(cfg.out, to_record(value, base, **ids))
             if cfg.profile and baselines.get(name).trainable:  # oracles have no speed to report
                 try:

@@ -10,11 +10,13 @@ import pytest
 import torch
 
 import baselines
+import protocols
 from baselines.base import Translator
 from baselines.schedule import Schedule
 from benchmark import presets
 from benchmark import records as rec
 from benchmark.cli import main
+from benchmark.plan import scored_modes
 from benchmark.runner import RunConfig, run
 
 ALL_PROTOCOLS = ["edges2shoes", "afhq", "animal_faces", "celeba_attributes"]
@@ -268,3 +270,49 @@ def test_unstable_speed_profile_is_recorded_and_warned_while_the_cell_stands(
     (warning,) = [m for m in caplog.messages if "unstable" in m]
     assert "pix2pix" in warning and "median/min = 2.9x" in warning
     assert "quality metrics are unaffected" in warning
+
+
+@pytest.mark.parametrize(
+    ("protocol", "baseline", "modes"),
+    [
+        ("afhq", "cyclegan", ("latent",)),
+        ("afhq", "stargan", ("latent",)),
+        ("afhq", "munit", ("latent", "reference")),
+        ("afhq", "stargan_v2", ("latent", "reference")),
+        ("afhq", "identity", ("latent", "reference")),  # oracles anchor every column
+        ("animal_faces", "funit", ("reference",)),  # the K shots are the few-shot input
+        ("edges2shoes", "pix2pix", ("latent",)),
+    ],
+)
+def test_reference_guided_synthesis_is_scored_only_for_methods_that_take_a_reference(
+    protocol, baseline, modes
+):
+    spec = protocols.get(protocol).spec(image_size=32, max_inputs=4, max_outputs=2, preset="smoke")
+    assert scored_modes(spec, baselines.get(baseline)) == modes
+
+
+def test_a_method_without_reference_input_gets_skipped_reference_cells_with_the_reason(
+    tmp_path, cache, monkeypatch
+):
+    seen = []
+    cyclegan = baselines.get("cyclegan")
+    real = cyclegan.translate
+
+    def spy(self, x, **kw):
+        seen.append(kw.get("reference") is not None)
+        return real(self, x, **kw)
+
+    monkeypatch.setattr(cyclegan, "translate", spy)
+    cfg = _cfg(tmp_path, cache, protocols=["afhq"], baselines=["cyclegan"])
+    assert run(cfg)["done"] == 1
+    assert seen and not any(seen)  # never asked to follow a reference it would ignore
+    got = {(r.metric, r.variant, r.extractor): r for r in rec.iter_records(cfg.out)}
+    latent_ok = {(m, e) for (m, v, e), r in got.items() if v == "latent" and r.status == "ok"}
+    reference = {(m, e): r for (m, v, e), r in got.items() if v == "reference"}
+    assert latent_ok and set(reference) == latent_ok
+    for r in reference.values():
+        assert (r.status, r.value) == ("skipped", None)
+        assert (
+            r.reason
+            == "cyclegan takes no style reference; reference-guided synthesis does not apply"
+        )
