@@ -12,6 +12,12 @@ are ``DeviceType.CPU`` rows whose ``self_device_time_total`` *also* holds the ti
 they launched directly (pytorch/pytorch#60783), and each ``record_function`` range appears twice,
 on CPU and mirrored on the GPU timeline, with ``is_user_annotation`` set. Summing device time
 over every row therefore double counts; only non-annotation CUDA rows are kernels.
+
+A published real GPU table shows the same double counting: the ResNet-50 kineto profile in gist
+ilia-cher/1fa37ad4a5149fb5eeda1245c5583c69 (a PyTorch profiler developer, Feb 2021) lists
+``aten::thnn_conv2d_backward`` at 61.17% and ``aten::thnn_conv2d_forward`` at 23.50% Self CUDA
+beside ``void at::native::col2im_kernel`` at 20.84% with 0 Self CPU, already over 100% in three
+rows. tests/test_profiling_cuda.py checks this structure on a live profile where a GPU exists.
 """
 
 from __future__ import annotations
