@@ -62,7 +62,13 @@ def register(cls: type[ProtocolDef]) -> type[ProtocolDef]:
 
 
 def _load() -> None:
-    from protocols import afhq, animal_faces, celeba_attributes, edges2shoes  # noqa: F401
+    from protocols import (  # noqa: F401
+        afhq,
+        animal_faces,
+        celeba_attributes,
+        celeba_stargan,
+        edges2shoes,
+    )
 
 
 def names() -> list[str]:

@@ -4,7 +4,7 @@ Layout: ``img_align_celeba/000001.jpg`` ... with ``list_attr_celeba.txt`` (count
 then ``file v1 .. v40`` in {1, -1}) and ``list_eval_partition.txt`` (``file 0|1|2``), either flat
 under the root (torchvision) or in the official ``Anno/`` and ``Eval/`` folders. Images are
 178x218; StarGAN centre-crops 178 and resizes to 128. The test split is partition 2 (StarGAN's own
-1,999-image random split is not reproducible from the files alone). StarGAN's targets
+1,999-image split is the ``celeba_stargan`` protocol, protocols/celeba_stargan.py). StarGAN's targets
 (``solver.create_labels``): a hair colour is set (the others cleared); other attributes flip.
 StarGAN itself used a user study; scoring edits with an attribute classifier follows later work.
 """
@@ -78,12 +78,76 @@ def target_attributes(attrs: np.ndarray, names: tuple[str, ...], edit: str) -> n
     return out
 
 
-def _find(root: Path, name: str, folder: str) -> Path:
+def find_file(root: Path, name: str, folder: str) -> Path:
+    """``root/name``, or ``root/folder/name`` as the official release nests it."""
     for cand in (root / name, root / folder / name):
         if cand.is_file():
             return cand
     raise UserError(
         f"missing file {root / name} (or {root / folder / name}): CelebA's {name} is needed"
+    )
+
+
+def read_attributes(
+    attr_file: Path, wanted: tuple[str, ...], *, real: bool
+) -> list[tuple[str, tuple[int, ...]]]:
+    """``(file name, 0/1 values of wanted)`` per line of list_attr_celeba.txt, in file order,
+    validated (header count, the 40 names, 40 values of 1/-1 per line)."""
+    lines = attr_file.read_text().splitlines()
+    if len(lines) < 2:
+        raise UserError(f"{attr_file} is truncated: expected a count line and 40 names")
+    try:
+        declared = int(lines[0].strip())
+    except ValueError:
+        raise UserError(f"{attr_file}: first line should be the image count") from None
+    if lines[1].split() != ATTRIBUTES:
+        raise UserError(f"{attr_file}: line 2 should list CelebA's 40 attribute names in order")
+    rows = [ln.split() for ln in lines[2:] if ln.strip()]
+    check_count(len(rows), declared, attr_file, "attribute lines (header count)")
+    if real:
+        check_count(declared, REAL_COUNTS["images"], attr_file, "images in the header")
+    cols = [ATTRIBUTES.index(a) for a in wanted]
+    out = []
+    for row in rows:
+        if len(row) != 41 or any(v not in ("1", "-1") for v in row[1:]):
+            raise UserError(f"{attr_file}: bad line for {row[0]}: need a file and 40 of 1/-1")
+        out.append((row[0], tuple(int(row[1 + c] == "1") for c in cols)))
+    return out
+
+
+def celeba_item(folder: str, name: str, attrs: tuple[int, ...], sidecar: dict | None) -> Item:
+    rel = f"{folder}/{name}"
+    return Item(rel, 0, attrs=attrs, factors=(sidecar or {}).get("factors", {}).get(rel))
+
+
+def celeba_data(
+    root: Path,
+    protocol: Protocol,
+    train: list[Item],
+    test: list[Item],
+    rows: list[tuple[str, tuple[int, ...]]],
+    folder: str,
+    attr_file: Path,
+    index_files: list[Path],
+    sidecar: dict | None,
+) -> ProtocolData:
+    """Check that every listed image exists (and, on a twin, decodes), then index the splits."""
+    for it in train + test:
+        if not (root / it.path).is_file():
+            raise UserError(f"missing image {root / it.path} listed in {attr_file}")
+    for it in test if sidecar else []:
+        check_image(root / it.path)
+    return ProtocolData(
+        protocol=protocol,
+        root=root,
+        train=Split("train", train),
+        test=Split("test", test),
+        class_names=list(protocol.attributes),
+        fingerprint=fingerprint(
+            root, [f"{folder}/{f}" for f, _ in rows], [attr_file, *index_files]
+        ),
+        synthetic=sidecar is not None,
+        loader=open_image,
     )
 
 
@@ -109,68 +173,37 @@ class CelebAAttributes(ProtocolDef):
         "Smiling, No_Beard flips; edit success scored by the protocol's attribute classifier.",
     )
 
+    # the twin's layout: image folder, and whether it ships the official partition file
+    image_dir = "img_align_celeba"
+    writes_partition = True
+
     def load(self, root: Path, protocol: Protocol) -> ProtocolData:
         root = Path(root)
         sidecar = read_sidecar(root)
         require_dir(root / "img_align_celeba", "CelebA's img_align_celeba/ JPGs")
-        attr_file = _find(root, "list_attr_celeba.txt", "Anno")
-        part_file = _find(root, "list_eval_partition.txt", "Eval")
-        lines = attr_file.read_text().splitlines()
-        if len(lines) < 2:
-            raise UserError(f"{attr_file} is truncated: expected a count line and 40 names")
-        try:
-            declared = int(lines[0].strip())
-        except ValueError:
-            raise UserError(f"{attr_file}: first line should be the image count") from None
-        names = lines[1].split()
-        if names != ATTRIBUTES:
-            raise UserError(f"{attr_file}: line 2 should list CelebA's 40 attribute names in order")
-        rows = [ln.split() for ln in lines[2:] if ln.strip()]
-        check_count(len(rows), declared, attr_file, "attribute lines (header count)")
-        if sidecar is None:
-            check_count(declared, REAL_COUNTS["images"], attr_file, "images in the header")
-        cols = [ATTRIBUTES.index(a) for a in protocol.attributes]
-        attrs = {}
-        for row in rows:
-            if len(row) != 41 or any(v not in ("1", "-1") for v in row[1:]):
-                raise UserError(f"{attr_file}: bad line for {row[0]}: need a file and 40 of 1/-1")
-            attrs[row[0]] = tuple(int(row[1 + c] == "1") for c in cols)
+        attr_file = find_file(root, "list_attr_celeba.txt", "Anno")
+        part_file = find_file(root, "list_eval_partition.txt", "Eval")
+        rows = read_attributes(attr_file, protocol.attributes, real=sidecar is None)
         partition = {}
         for ln in part_file.read_text().splitlines():
             parts = ln.split()
             if len(parts) == 2:
                 partition[parts[0]] = parts[1]
-        missing = sorted(set(attrs) - set(partition))
+        missing = sorted({f for f, _ in rows} - set(partition))
         if missing:
             raise UserError(
                 f"{part_file}: no partition for {missing[0]} and {len(missing) - 1} more"
             )
-        splits = {"0": [], "2": []}
-        for f in sorted(attrs):
-            part = partition[f]
-            if part in splits:
-                rel = f"img_align_celeba/{f}"
-                factors = (sidecar or {}).get("factors", {}).get(rel)
-                splits[part].append(Item(rel, 0, attrs=attrs[f], factors=factors))
+        splits: dict[str, list[Item]] = {"0": [], "2": []}
+        for f, attrs in sorted(rows):
+            if partition[f] in splits:
+                splits[partition[f]].append(celeba_item("img_align_celeba", f, attrs, sidecar))
         if sidecar is None:
             check_count(len(splits["2"]), REAL_COUNTS["test"], part_file, "test (2) entries")
-        for it in splits["0"] + splits["2"]:
-            if not (root / it.path).is_file():
-                raise UserError(f"missing image {root / it.path} listed in {attr_file}")
-        for it in splits["2"] if sidecar else []:
-            check_image(root / it.path)
-        return ProtocolData(
-            protocol=protocol,
-            root=root,
-            train=Split("train", splits["0"]),
-            test=Split("test", splits["2"]),
-            class_names=list(protocol.attributes),
-            fingerprint=fingerprint(
-                root, [f"img_align_celeba/{f}" for f in attrs], [attr_file, part_file]
-            ),
-            synthetic=sidecar is not None,
-            loader=open_image,
-        )
+        return celeba_data(
+            root, protocol, splits["0"], splits["2"], rows, "img_align_celeba", attr_file,
+            [part_file], sidecar,
+        )  # fmt: skip
 
     def synthesize(self, out: Path, *, size: int = 32, seed: int = 0) -> Path:
         """Cartoon faces at CelebA's 178:218 aspect. Content: face position, size and skin tone
@@ -179,7 +212,7 @@ class CelebAAttributes(ProtocolDef):
         out = Path(out)
         rng = np.random.default_rng(seed)
         w, h = size + size // 8, int(round((size + size // 8) * 218 / 178))
-        (out / "img_align_celeba").mkdir(parents=True, exist_ok=True)
+        (out / self.image_dir).mkdir(parents=True, exist_ok=True)
         n_total, parts = 400, {"0": 320, "1": 20, "2": 60}
         attr_lines, part_lines, factors = [], [], {}
         part_of = ["0"] * parts["0"] + ["1"] * parts["1"] + ["2"] * parts["2"]
@@ -202,22 +235,21 @@ class CelebAAttributes(ProtocolDef):
                 "skin": round(float(rng.uniform(0.55, 0.85)), 4),
             }
             img = _face(w, h, content, a, rng)
-            Image.fromarray(to_uint8(img, rng, 0.01)).save(
-                out / "img_align_celeba" / fname, quality=95
-            )
+            Image.fromarray(to_uint8(img, rng, 0.01)).save(out / self.image_dir / fname, quality=95)
             vals = " ".join(f"{1 if a[n] else -1:2d}" for n in ATTRIBUTES)
             attr_lines.append(f"{fname} {vals}")
             part_lines.append(f"{fname} {part_of[i]}")
-            factors[f"img_align_celeba/{fname}"] = {
+            factors[f"{self.image_dir}/{fname}"] = {
                 "content": content,
                 "style": {n: a[n] for n in SELECTED},
             }
         header = f"{n_total}\n" + " ".join(ATTRIBUTES) + " \n"
         (out / "list_attr_celeba.txt").write_text(header + "\n".join(attr_lines) + "\n")
-        (out / "list_eval_partition.txt").write_text("\n".join(part_lines) + "\n")
+        if self.writes_partition:
+            (out / "list_eval_partition.txt").write_text("\n".join(part_lines) + "\n")
         sidecar = {
             "protocol": self.name,
-            "generator": "protocols.celeba_attributes.synthesize",
+            "generator": f"{type(self).__module__}.synthesize",
             "seed": seed,
             "size": size,
             "counts": {

@@ -47,6 +47,7 @@ def test_smoke_grid_runs_every_cell_and_renders_the_leaderboard(smoke_results):
         "afhq",
         "animal_faces",
         "celeba_attributes",
+        "celeba_stargan",
     }
     assert len({c.baseline for c in cells}) >= 14
     page = smoke_results / "report" / "index.html"

@@ -15,6 +15,7 @@ PAPER_HASHES = {
     "afhq": "3bb8d5f20e08",
     "animal_faces": "af5f3ce8e5aa",
     "celeba_attributes": "8ce657aaa2d8",
+    "celeba_stargan": "0e12b048e412",
 }
 
 

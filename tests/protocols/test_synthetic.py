@@ -23,7 +23,7 @@ def _digest(root) -> str:
     return h.hexdigest()
 
 
-@pytest.mark.parametrize("name", ["edges2shoes", "afhq", "animal_faces", "celeba_attributes"])
+@pytest.mark.parametrize("name", protocols.names())
 def test_twin_is_deterministic_and_seed_dependent(name, tmp_path, twin_cache):
     again = protocols.get(name).synthesize(tmp_path / "a", size=32, seed=0)
     other = protocols.get(name).synthesize(tmp_path / "b", size=32, seed=1)
@@ -31,7 +31,7 @@ def test_twin_is_deterministic_and_seed_dependent(name, tmp_path, twin_cache):
     assert _digest(other) != _digest(twin_cache[name])
 
 
-@pytest.mark.parametrize("name", ["edges2shoes", "afhq", "animal_faces", "celeba_attributes"])
+@pytest.mark.parametrize("name", protocols.names())
 def test_every_image_has_ground_truth(name, twin_cache):
     data = load(name, twin_cache[name])
     assert data.synthetic
