@@ -499,8 +499,22 @@ def device_mismatch(current: Side, reference: Side) -> str | None:
     )
 
 
+# what a reference record says about the model; provenance (code revision, wall time) and extra
+# (timings, per-task detail that follows from the value) are not compared
+RESULT_FIELDS = (
+    "protocol_hash", "metric", "variant", "extractor", "value", "std", "direction", "status",
+    "reason", "config", "preset",
+)  # fmt: skip
+
+
+def same_result(a: Record, b: Record) -> bool:
+    return all(getattr(a, f) == getattr(b, f) for f in RESULT_FIELDS)
+
+
 def update_reference(current: Side, reference: Side, rules: Sequence[dict[str, Any]]) -> int:
-    """Make the current gated records the reference for their protocols; returns records written.
+    """Make the current gated records the reference for their protocols; returns records written
+    (new or changed). A record whose result is unchanged keeps its old file, provenance and all,
+    so a refreshed reference's diff shows only what moved.
 
     Protocols (and presets of a protocol) the current run did not produce keep their reference. The new ``records/`` is
     built in a temp folder beside it and swapped in with two renames, so a reader sees the old
@@ -521,11 +535,20 @@ def update_reference(current: Side, reference: Side, rules: Sequence[dict[str, A
             for path, rec in current.files
             if rec.metric == CELL or tolerance_for(rules, group_of(rec)).gate
         ]
+        before = {p.relative_to(reference.root / "records"): r for p, r in reference.files}
+        now = dict(current.files)
+        written = 0
         for path, side in kept + fresh:
-            dest = tmp / path.relative_to(side.root / "records")
+            rel = path.relative_to(side.root / "records")
+            if side is current:
+                old_rec = before.get(rel)
+                if old_rec is not None and same_result(old_rec, now[path]):
+                    path = reference.root / "records" / rel  # unchanged: keep the old file
+                else:
+                    written += 1
+            dest = tmp / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, dest)
-        written = len(fresh)
         old = reference_root / ".records.old"
         if old.exists():
             shutil.rmtree(old)
@@ -567,7 +590,8 @@ def run(args: argparse.Namespace) -> int:
         if reference.hashes.get(v) != h
     ]
     print(
-        f"reference updated: {written} records written to {Path(args.reference) / 'records'}"
+        f"reference updated: {written} records written (new or changed; unchanged ones keep "
+        f"their file) to {Path(args.reference) / 'records'}"
         + (f"; protocol versions changed: {', '.join(changes)}" if changes else "")
         + "; commit that folder to make it the gate's reference"
     )

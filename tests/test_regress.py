@@ -421,3 +421,26 @@ def test_results_from_another_kind_of_device_get_a_note_not_a_verdict(tmp_path, 
     gpu_ref = write_grid(tmp_path / "gpu_ref", _on("cuda:0 NVIDIA H200 (CUDA 12.8)"))
     code, out, _ = gate(capsys, write_grid(tmp_path / "gpu2", _on(gpu, fid=30.0)), gpu_ref)
     assert code == 1 and "Note:" not in out
+
+
+def test_update_keeps_the_old_file_of_every_unchanged_result(tmp_path, capsys):
+    """A refreshed reference's diff shows only what moved: an unchanged number keeps its old
+    record byte for byte, provenance (code revision, timings) included."""
+    old_prov = {"code_revision": "aaaa111", "wall_time_s": 10.0}
+    ref_root = write_grid(
+        tmp_path / "reference", [dataclasses.replace(r, provenance=old_prov) for r in base_grid()]
+    )
+    before = {p: p.read_bytes() for p in (ref_root / "records").rglob("*.json")}
+    new_prov = {"code_revision": "bbbb222", "wall_time_s": 12.5}
+    cur = write_grid(
+        tmp_path / "cur",
+        [dataclasses.replace(r, provenance=new_prov) for r in base_grid(accuracy=0.9)],
+    )
+    code, out, _ = gate(capsys, cur, ref_root, "--update")
+    assert code == 0 and "reference updated: 1 records" in out
+    after = {p: p.read_bytes() for p in (ref_root / "records").rglob("*.json")}
+    assert set(after) == set(before)
+    changed = {p.name for p in after if after[p] != before[p]}
+    assert changed == {"accuracy.json"}
+    moved = records.read(next(p for p in after if p.name == "accuracy.json"))
+    assert moved.value == 0.9 and moved.provenance["code_revision"] == "bbbb222"
