@@ -155,12 +155,14 @@ class MetricContext:
         return self.extractors[0] if self.classifier is not None else None
 
     def lpips(self) -> tuple[Any, str | None]:
-        """The LPIPS AlexNet v0.1 model (built once), or None and why it is unavailable."""
+        """The LPIPS AlexNet model (built once; version from the protocol's ``lpips_version``,
+        default 0.1), or None and why it is unavailable."""
         if self._lpips is None and self._lpips_reason is None:
             from benchmark.metrics.lpips_div import build_lpips
 
+            version = self.protocol.param("lpips_version", "0.1")
             try:
-                self._lpips = build_lpips(self.weights_dir, self.device)
+                self._lpips = build_lpips(self.weights_dir, self.device, version)
             except WeightsMissing as exc:
                 self._lpips_reason = str(exc)
         return self._lpips, self._lpips_reason

@@ -24,6 +24,7 @@ from benchmark.classifier import load_cached
 from benchmark.errors import UserError, output_folder
 from benchmark.features import INCEPTION_COMPAT, INCEPTION_TORCHVISION, FeatureStore, build_standard
 from benchmark.metrics import FAMILIES, MetricContext, MetricValue, evaluate, load_families
+from benchmark.metrics.lpips_div import LPIPS_VERSIONS
 from benchmark.samples import TaskSamples
 from protocols.base import Protocol
 
@@ -210,7 +211,11 @@ def run(args: argparse.Namespace) -> int:
         num_test_inputs=n,
         outputs_per_input=int(fake.shape[1]),
         metrics=tuple(dict.fromkeys(CLI_METRICS[m] for m in wanted)),
-        params=(("diversity_pairs", args.pairs), ("cis_convention", args.cis_convention)),
+        params=(
+            ("diversity_pairs", args.pairs),
+            ("cis_convention", args.cis_convention),
+            ("lpips_version", args.lpips_version),
+        ),
     )
     ctx = MetricContext(
         protocol,
@@ -285,6 +290,13 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "--pairs", default="all", choices=("all", "consecutive"), help="diversity pairs per input"
     )
     p.add_argument("--cis-convention", default="mean_kl", choices=("mean_kl", "exp"))
+    p.add_argument(
+        "--lpips-version",
+        default="0.1",
+        choices=LPIPS_VERSIONS,
+        help="LPIPS linear heads: 0.1 (the lpips package default) or 0.0 (its initial release, "
+        "for numbers published before 0.1); recorded in each value's provenance",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="one JSON object with provenance")
     p.set_defaults(func=run)

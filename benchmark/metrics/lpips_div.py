@@ -20,12 +20,18 @@ from benchmark.metrics import MetricContext, family, not_ok, over_tasks, value
 log = logging.getLogger("benchmark")
 
 
-class LPIPSModel:
-    """lpips's AlexNet v0.1 (linear weights ship with the package) with the torchvision AlexNet
-    trunk loaded from the local file, so nothing is downloaded."""
+LPIPS_VERSIONS = ("0.1", "0.0")  # the lpips package's default, and its initial release
 
-    def __init__(self, module: lpips.LPIPS, sha256: str, device: torch.device) -> None:
-        self.module, self.sha256, self.device = module, sha256, device
+
+class LPIPSModel:
+    """lpips's AlexNet metric (v0.1 by default; v0.0, the initial release, for comparison with
+    numbers published before v0.1; both linear heads ship with the package) with the
+    torchvision AlexNet trunk loaded from the local file, so nothing is downloaded."""
+
+    def __init__(
+        self, module: lpips.LPIPS, sha256: str, device: torch.device, version: str = "0.1"
+    ) -> None:
+        self.module, self.sha256, self.device, self.version = module, sha256, device, version
 
     @torch.no_grad()
     def distance(self, a: torch.Tensor, b: torch.Tensor, batch: int = 64) -> torch.Tensor:
@@ -37,17 +43,20 @@ class LPIPSModel:
         return torch.cat(out) if out else torch.empty(0)
 
     def provenance(self) -> dict:
-        return {"lpips": "alex v0.1 (lpips package)", "alexnet_sha256": self.sha256}
+        return {"lpips": f"alex v{self.version} (lpips package)", "alexnet_sha256": self.sha256}
 
 
-def build_lpips(weights_dir, device: torch.device) -> LPIPSModel:
+def build_lpips(weights_dir, device: torch.device, version: str = "0.1") -> LPIPSModel:
+    if version not in LPIPS_VERSIONS:
+        raise ValueError(f"unknown LPIPS version {version!r}; use one of {LPIPS_VERSIONS}")
     path = find_weights(ALEXNET_FILE, weights_dir, "AlexNet (LPIPS trunk, torchvision)")
-    module = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+    module = lpips.LPIPS(net="alex", version=version, pnet_rand=True, verbose=False)
     state = torch.load(path, map_location="cpu", weights_only=True)
     # lpips's alexnet slices hold torchvision's alexnet.features[i] as slice<k>.<i>
     trunk = {k: state[f"features.{k.split('.', 1)[1]}"] for k in module.net.state_dict()}
     module.net.load_state_dict(trunk)
-    return LPIPSModel(module.eval().requires_grad_(False).to(device), weights_sha256(path), device)
+    net = module.eval().requires_grad_(False).to(device)
+    return LPIPSModel(net, weights_sha256(path), device, version)
 
 
 def pair_indices(k: int, mode: str) -> list[tuple[int, int]]:

@@ -45,16 +45,35 @@ def alexnet_file(tmp_path_factory):
     return d
 
 
-def test_lpips_diversity_equals_a_direct_lpips_loop(alexnet_file, offline):
-    model = build_lpips(alexnet_file, torch.device("cpu"))
-    ref = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
-    state = torch.load(alexnet_file / features.ALEXNET_FILE)
+def _direct_lpips(weights_dir, version: str = "0.1") -> lpips.LPIPS:
+    """The lpips package's own AlexNet model of ``version`` with the AlexNet trunk of
+    ``weights_dir``, loaded layer by layer here."""
+    ref = lpips.LPIPS(net="alex", version=version, pnet_rand=True, verbose=False)
     alex = torchvision.models.alexnet(weights=None)
-    alex.load_state_dict(state)
+    alex.load_state_dict(torch.load(weights_dir / features.ALEXNET_FILE))
     for mod in ref.net.children():  # slice<k> holds alexnet.features[i] as <i>
         for idx, sub in mod.named_children():
             sub.load_state_dict(alex.features[int(idx)].state_dict())
-    ref.eval()
+    return ref.eval()
+
+
+def _direct_paired(ref: lpips.LPIPS, outs: np.ndarray, gts: np.ndarray) -> float:
+    """Mean LPIPS of each uint8 output against its target, one pair at a time."""
+
+    def tensor(img: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+    with torch.no_grad():
+        return float(
+            np.mean([float(ref(tensor(o), tensor(t))) for o, t in zip(outs, gts, strict=True)])
+        )
+
+
+@pytest.mark.parametrize("version", ["0.1", "0.0"])
+def test_lpips_diversity_equals_a_direct_lpips_loop(alexnet_file, offline, version):
+    model = build_lpips(alexnet_file, torch.device("cpu"), version)
+    assert model.provenance()["lpips"] == f"alex v{version} (lpips package)"
+    ref = _direct_lpips(alexnet_file, version)
     x = torch.rand(2, 4, 3, 32, 32) * 2 - 1
     flat = x.reshape(8, 3, 32, 32)
     for mode, npairs in (("consecutive", 3), ("all", 6)):
@@ -206,17 +225,6 @@ def test_cli_protocol_extractor_grayscale_and_one_image(tmp_path, capsys, monkey
     assert "at least 2 images" in got["fid"]["reason"]
 
 
-def _direct_lpips(weights_dir) -> lpips.LPIPS:
-    """The lpips package's own AlexNet-v0.1 model with the AlexNet trunk of ``weights_dir``."""
-    ref = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
-    alex = torchvision.models.alexnet(weights=None)
-    alex.load_state_dict(torch.load(weights_dir / features.ALEXNET_FILE))
-    for mod in ref.net.children():  # slice<k> holds alexnet.features[i] as <i>
-        for idx, sub in mod.named_children():
-            sub.load_state_dict(alex.features[int(idx)].state_dict())
-    return ref.eval()
-
-
 def test_cli_paired_metrics_match_numpy_and_lpips_without_inception(
     tmp_path, offline, capsys, alexnet_file
 ):
@@ -251,19 +259,7 @@ def test_cli_paired_metrics_match_numpy_and_lpips_without_inception(
     mse = ((a - b) ** 2).reshape(3, -1).mean(axis=1)
     assert got["psnr"]["value"] == pytest.approx(np.mean(10 * np.log10(1 / mse)), rel=1e-5)
     assert -1 < got["ssim"]["value"] < 0.2  # unrelated noise images
-    ref = _direct_lpips(alexnet_file)
-    with torch.no_grad():
-        direct = np.mean(
-            [
-                float(
-                    ref(
-                        torch.from_numpy(o).permute(2, 0, 1)[None].float() / 127.5 - 1,
-                        torch.from_numpy(t).permute(2, 0, 1)[None].float() / 127.5 - 1,
-                    )
-                )
-                for o, t in zip(outs, gts, strict=True)
-            ]
-        )
+    direct = _direct_paired(_direct_lpips(alexnet_file), outs, gts)
     assert got["lpips_paired"]["value"] == pytest.approx(direct, rel=1e-4)
     assert got["l1"]["provenance"]["target"] == str(target)
 
@@ -308,3 +304,25 @@ def test_cli_paired_bad_targets_are_one_line_user_errors(tmp_path, offline, caps
     rc = main(args)
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and needle in err
+
+
+def test_cli_lpips_version_switches_the_linear_heads_and_says_so(
+    tmp_path, offline, capsys, alexnet_file
+):
+    fake, target = tmp_path / "fake", tmp_path / "target"
+    outs, gts = _random_images(2, 32, 4), _random_images(2, 32, 5)
+    for d, imgs in ((fake, outs), (target, gts)):
+        d.mkdir()
+        for i, img in enumerate(imgs):
+            Image.fromarray(img).save(d / f"{i}.png")
+    got = {}
+    for version in ("0.1", "0.0"):
+        argv = ["metrics", "--fake", str(fake), "--target", str(target), "--metrics"]
+        argv += ["lpips_paired", "--weights-dir", str(alexnet_file), "--json"]
+        assert main([*argv, "--lpips-version", version]) == 0
+        (value,) = json.loads(capsys.readouterr().out)["metrics"]
+        assert value["provenance"]["lpips"] == f"alex v{version} (lpips package)"
+        direct = _direct_paired(_direct_lpips(alexnet_file, version), outs, gts)
+        assert value["value"] == pytest.approx(direct, rel=1e-4)
+        got[version] = value["value"]
+    assert got["0.1"] != pytest.approx(got["0.0"], rel=1e-3)  # the heads really differ
