@@ -235,31 +235,31 @@ def eval_tasks(protocol: Protocol, data: ProtocolData, seed: int) -> list[EvalTa
         return tasks
 
     if protocol.kind == "few_shot":
+        # FUNIT (PROTOCOLS.md 2.3): content images sampled from the source classes, each
+        # translated into every target class; per class one draw of K images, the same for
+        # every content image (and every method: the draw depends on the seed alone)
         targets = sorted({it.domain for it in test})
         by_class = {c: data.test.indices(c) for c in targets}
         n = n_in or len(train)
         content = [int(i) for i in rng.choice(len(train), size=min(n, len(train)), replace=False)]
-        cls = [targets[j % len(targets)] for j in range(len(content))]
+        cls = [c for c in targets for _ in content]
         real = [test[i] for c in targets for i in by_class[c]]
         for shots in protocol.shots:
-            refs = []
-            for _ in range(k_out):
-                row = []
-                for c in cls:
-                    pool = by_class[c]
-                    pick = rng.choice(len(pool), size=shots, replace=shots > len(pool))
-                    row.append([test[pool[int(p)]] for p in pick])
-                refs.append(row)
+            shown = {}
+            for c in targets:
+                pool = by_class[c]
+                pick = rng.choice(len(pool), size=shots, replace=shots > len(pool))
+                shown[c] = [test[pool[int(p)]] for p in pick]
             tasks.append(
                 EvalTask(
                     task=f"k={shots}",
                     mode="reference",
-                    inputs=[train[i] for i in content],
+                    inputs=[train[i] for _ in targets for i in content],
                     target=None,
                     target_class=torch.tensor(cls),
                     real=real,
                     real_name=f"{name}:test:target_classes",
-                    references=refs,
+                    references=[[shown[c] for c in cls] for _ in range(k_out)],
                 )
             )
         return tasks

@@ -12,6 +12,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -397,17 +398,22 @@ def run_cell(
         try:
             model, info = build_models(name, data, cfg, seed, cell)
             sample_dir = cfg.out / "samples" / cell.relative_to(cfg.out / "records")
-            all_samples = []
             torch.manual_seed(seed)
             modes = scored_modes(protocol, baselines.get(name))
-            for task in eval_tasks(protocol, data, seed):
-                if task.mode not in modes:
-                    continue
+            tasks = [t for t in eval_tasks(protocol, data, seed) if t.mode in modes]
+            # each metric variant (a mode, a K) is scored as soon as its last task is sampled
+            # and its outputs let go: few-shot at paper scale holds one K's outputs, not five
+            last = {metrics.variant_of(protocol, t): i for i, t in enumerate(tasks)}
+            values, pending, sample_time = [], defaultdict(list), 0.0
+            for i, task in enumerate(tasks):
+                tick = time.monotonic()
                 samples = sample_task(model, task, data, cfg)
                 save_samples(samples, sample_dir, cfg.preset.save_inputs)
-                all_samples.append(samples)
-            sample_time = time.monotonic() - start
-            values = metrics.evaluate(all_samples, ctx)
+                sample_time += time.monotonic() - tick
+                variant = metrics.variant_of(protocol, task)
+                pending[variant].append(samples)
+                if last[variant] == i:
+                    values += metrics.evaluate(pending.pop(variant), ctx)
             left = [m for m in protocol.modes if m not in modes]
             for value in values + not_applicable(values, left, name):
                 rec.write(cfg.out, to_record(value, base, **ids))

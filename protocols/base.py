@@ -120,7 +120,7 @@ class ProtocolData:
                 f"cannot read image {path} ({exc}); replace or delete the file "
                 "(or regenerate the dataset)"
             ) from exc
-        tensor = to_tensor(img, self.protocol.image_size)
+        tensor = to_tensor(img, self.protocol.image_size, self.protocol.param("resize", "crop"))
         nbytes = tensor.numel() * tensor.element_size()
         if self._cached_bytes + nbytes <= self.cache_limit_bytes:
             self._cache[key] = tensor
@@ -142,11 +142,21 @@ class ProtocolData:
         }
 
 
-def to_tensor(img: Image.Image, size: int) -> torch.Tensor:
-    """RGB, centre-crop to a square, resize to ``size`` (bicubic, antialiased), map to [-1, 1]."""
+RESIZES = ("crop", "squash")
+
+
+def to_tensor(img: Image.Image, size: int, resize: str = "crop") -> torch.Tensor:
+    """RGB, made square, resized to ``size`` (bicubic, antialiased), mapped to [-1, 1].
+
+    ``resize`` (the protocol's ``resize`` param): "crop" takes the centred square first, as
+    StarGAN's CenterCrop and a square dataset make no difference to; "squash" scales the whole
+    image to ``size`` x ``size`` whatever its aspect, as FUNIT's test_k_shot.py Resize((128,
+    128)) does to Animal Faces' non-square crops."""
+    if resize not in RESIZES:
+        raise ValueError(f"unknown resize {resize!r}; use one of {RESIZES}")
     img = img.convert("RGB")
     w, h = img.size
-    if w != h:
+    if w != h and resize == "crop":
         s = min(w, h)
         left, top = (w - s) // 2, (h - s) // 2
         img = img.crop((left, top, left + s, top + s))

@@ -41,7 +41,7 @@ class Edges2Shoes(ProtocolDef):
     name = "edges2shoes"
     paper = Protocol(
         name="edges2shoes",
-        version=1,
+        version=2,  # 2: LPIPS v0.0, as BicycleGAN's diversity
         kind="paired",
         dataset="edges2shoes (pix2pix/BicycleGAN release): train/ and val/ of A|B side-by-side JPGs",
         train_split="train",
@@ -52,9 +52,10 @@ class Edges2Shoes(ProtocolDef):
         num_test_inputs=100,
         outputs_per_input=20,
         metrics=("paired", "lpips_diversity", "fid", "kid", "is", "accuracy", "content"),
-        params=(("diversity_pairs", "consecutive"), ("fid_real", "test")),
-        notes="BicycleGAN: 100 val inputs x 20 outputs, LPIPS over 19 consecutive pairs; MUNIT: "
-        "100 inputs x 19 pairs. FID/KID against the val photos.",
+        params=(("diversity_pairs", "consecutive"), ("fid_real", "test"), ("lpips_version", "0.0")),
+        notes="BicycleGAN: 100 val inputs x 20 outputs, LPIPS v0.0 over 19 consecutive pairs; "
+        "MUNIT: 100 inputs x 19 pairs of independent draws (same expectation, other estimator). "
+        "FID/KID against the val photos.",
     )
 
     def load(self, root: Path, protocol: Protocol) -> ProtocolData:

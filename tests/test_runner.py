@@ -316,3 +316,23 @@ def test_a_method_without_reference_input_gets_skipped_reference_cells_with_the_
             r.reason
             == "cyclegan takes no style reference; reference-guided synthesis does not apply"
         )
+
+
+def test_each_variant_is_scored_once_its_tasks_are_sampled(tmp_path, cache, monkeypatch):
+    """Few-shot at paper scale is 30,000 outputs per K: the runner scores K=1 and lets its
+    outputs go before sampling K=5, instead of holding all five."""
+    from benchmark import metrics
+
+    calls = []
+    real = metrics.evaluate
+
+    def spy(samples, ctx):
+        calls.append([s.task for s in samples])
+        return real(samples, ctx)
+
+    monkeypatch.setattr(metrics, "evaluate", spy)
+    cfg = _cfg(tmp_path, cache, protocols=["animal_faces", "afhq"], baselines=["identity"])
+    assert run(cfg)["done"] == 2
+    assert calls[:5] == [["k=1"], ["k=5"], ["k=10"], ["k=15"], ["k=20"]]
+    # afhq: a mode's six tasks together (latent, then reference)
+    assert [len(c) for c in calls[5:]] == [6, 6]

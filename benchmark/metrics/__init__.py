@@ -31,6 +31,7 @@ from benchmark.features import (
     WeightsMissing,
     build_standard,
 )
+from benchmark.plan import EvalTask
 from benchmark.samples import TaskSamples
 from protocols.base import Protocol, ProtocolData
 
@@ -242,7 +243,7 @@ def prepare(
     )
 
 
-def variant_of(protocol: Protocol, s: TaskSamples) -> str:
+def variant_of(protocol: Protocol, s: TaskSamples | EvalTask) -> str:
     """Modes are separate columns when a protocol has several; few-shot K values always are."""
     parts = []
     if len(protocol.modes) > 1:

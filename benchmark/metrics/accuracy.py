@@ -57,7 +57,9 @@ def accuracy_family(ctx: MetricContext, group, variant: str):
             target = s.target_class.repeat_interleave(s.outputs_per_input)
             per_task[s.task] = topk_accuracy(logits[s.task], target, k)
             if ctx.protocol.kind == "few_shot" and ctx.data is not None:
-                # FUNIT's "test" columns: a classifier over the target classes only
+                # FUNIT's "test" columns used a second, 30-way classifier fine-tuned on the
+                # target classes (PROTOCOLS.md 2.3); this approximates it by restricting the
+                # all-class classifier's logits to the target classes (no second network)
                 cls = [
                     ctx.data.class_names.index(d)
                     for d in ctx.protocol.domains
