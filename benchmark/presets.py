@@ -28,7 +28,7 @@ class Preset:
 
 PRESETS = {
     "smoke": Preset("smoke", "tiny", 32, 6, 3, 4, 4, 2, 2, (1,), 2, 32),
-    "quick": Preset("quick", "tiny", 32, 16, 4, 60, 8, 30, 4, (1, 8), 3, 32),
+    "quick": Preset("quick", "tiny", 32, 16, 4, 60, 8, 30, 4, (1, 8), 5, 32),
     "paper": Preset("paper", "paper", None, None, None, None, None, 5_000, 16, (1, 8, 32), 20, 256),
 }
 DEFAULT = "quick"

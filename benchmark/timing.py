@@ -6,8 +6,8 @@ from __future__ import annotations
 # median/min of the timed repeats above which a latency is flagged unstable: how far the typical
 # call sits from the fastest the machine managed. One stalled call moves neither (and does not
 # move the reported median either); a busy machine (another job on the cores, a GPU shared with
-# other work) slows most calls and moves the median. Works with the 3 repeats of the quick
-# preset, where quartiles would swing on a single call. An idle machine stays near 1.
+# other work) slows most calls and moves the median. Works with a handful of repeats (quick:
+# 5), where quartiles would swing on a single call. An idle machine stays near 1.
 UNSTABLE_SPREAD = 1.5
 
 
@@ -16,4 +16,7 @@ def is_unstable(fastest: float, median: float) -> bool:
 
 
 def unstable_note(spread: float) -> str:
-    return f"unstable: median/min = {spread:.1f}x over the repeats; was the machine busy?"
+    return (
+        f"unstable: median/min = {spread:.1f}x over the repeats (a busy machine, or a call whose "
+        "cost varies)"
+    )

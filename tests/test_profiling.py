@@ -203,7 +203,7 @@ def test_latency_statistics_match_numpy(monkeypatch):
         ([10.0, 10.4, 9.8, 10.1, 10.2], False),  # an idle machine: a few percent
         ([10.0, 10.2, 9.9, 10.1, 30.0], False),  # one stalled call: the median does not move
         ([10.0, 10.0, 20.0, 25.0, 26.0], True),  # most calls slowed: median = 2 x min
-        ([1.40, 1.50, 5.42], False),  # 3 repeats (quick preset), one slow: seen here, idle
+        ([1.40, 1.50, 5.42], False),  # 3 repeats, one slow: seen here on an idle machine
         ([138.0, 508.0, 508.0, 284.0, 508.0], True),  # seen here with another job on the cores
     ],
 )
