@@ -7,9 +7,9 @@ one it is. Values (``variant`` is ``"bs=N"`` where the number depends on the bat
 
 - ``latency_ms``: median wall time of one ``translate`` call after warm-up, device synchronised
   before the clock stops; ``std`` over the repeats, ``extra`` p10/p90/min/max and
-  ``unstable`` when median/min exceeds ``benchmark.timing.UNSTABLE_SPREAD`` (a busy machine). Reference-guided
-  methods on protocols that score reference-guided synthesis are also timed with a style
-  reference image (``variant`` ``"bs=N,reference"``: latency, throughput and memory).
+  ``unstable`` when median/min exceeds ``benchmark.timing.UNSTABLE_SPREAD`` (a busy machine).
+  Reference-guided methods on protocols that score reference-guided synthesis are also timed
+  with a style reference image (``variant`` ``"bs=N,reference"``: latency, throughput, memory).
 - ``throughput``: images/s = N / median latency (higher is better).
 - ``peak_memory_mb``: CUDA: ``max_memory_allocated`` over one call after
   ``reset_peak_memory_stats`` (weights and inputs included); CPU: growth of the process peak

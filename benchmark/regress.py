@@ -516,9 +516,10 @@ def update_reference(current: Side, reference: Side, rules: Sequence[dict[str, A
     (new or changed). A record whose result is unchanged keeps its old file, provenance and all,
     so a refreshed reference's diff shows only what moved.
 
-    Protocols (and presets of a protocol) the current run did not produce keep their reference. The new ``records/`` is
-    built in a temp folder beside it and swapped in with two renames, so a reader sees the old
-    or the new reference, and an interruption leaves ``.records.old`` to recover from.
+    Protocols (and presets of a protocol) the current run did not produce keep their
+    reference. The new ``records/`` is built in a temp folder beside it and swapped in with two
+    renames, so a reader sees the old or the new reference, and an interruption leaves
+    ``.records.old`` to recover from.
     """
     reference_root = reference.root
     reference_root.mkdir(parents=True, exist_ok=True)

@@ -345,8 +345,8 @@ def _finished(status_path: Path, cfg: RunConfig) -> bool:
 
 def not_applicable(values: list[Any], modes: list[str], name: str) -> list[Any]:
     """For each synthesis mode a baseline is not scored in (``scored_modes``), every metric its
-    latent outputs were scored in, recorded as skipped with the reason: the table then says why the cell is
-    empty instead of showing a number the method never earned."""
+    latent outputs were scored in, recorded as skipped with the reason: the table then says
+    why the cell is empty instead of showing a number the method never earned."""
     from benchmark.metrics import MetricValue
 
     reason = f"{name} takes no style reference; reference-guided synthesis does not apply"

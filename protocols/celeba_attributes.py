@@ -3,9 +3,10 @@
 Layout: ``img_align_celeba/000001.jpg`` ... with ``list_attr_celeba.txt`` (count line, 40 names,
 then ``file v1 .. v40`` in {1, -1}) and ``list_eval_partition.txt`` (``file 0|1|2``), either flat
 under the root (torchvision) or in the official ``Anno/`` and ``Eval/`` folders. Images are
-178x218; StarGAN centre-crops 178 and resizes to 128. The test split is partition 2 (StarGAN's own
-1,999-image split is the ``celeba_stargan`` protocol, protocols/celeba_stargan.py). StarGAN's targets
-(``solver.create_labels``): a hair colour is set (the others cleared); other attributes flip.
+178x218; StarGAN centre-crops 178 and resizes to 128. The test split is partition 2 (StarGAN's
+own 1,999-image split is the ``celeba_stargan`` protocol, protocols/celeba_stargan.py). StarGAN's
+targets (``solver.create_labels``): a hair colour is set (the others cleared); other attributes
+flip.
 StarGAN itself used a user study; scoring edits with an attribute classifier follows later work.
 """
 
