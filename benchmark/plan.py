@@ -242,7 +242,9 @@ def eval_tasks(protocol: Protocol, data: ProtocolData, seed: int) -> list[EvalTa
         by_class = {c: data.test.indices(c) for c in targets}
         n = n_in or len(train)
         content = [int(i) for i in rng.choice(len(train), size=min(n, len(train)), replace=False)]
-        cls = [c for c in targets for _ in content]
+        # content-major: the first inputs show one content image in several classes (the
+        # sample grid's view); metrics group by class, so the order changes no number
+        cls = [c for _ in content for c in targets]
         real = [test[i] for c in targets for i in by_class[c]]
         for shots in protocol.shots:
             shown = {}
@@ -254,7 +256,7 @@ def eval_tasks(protocol: Protocol, data: ProtocolData, seed: int) -> list[EvalTa
                 EvalTask(
                     task=f"k={shots}",
                     mode="reference",
-                    inputs=[train[i] for _ in targets for i in content],
+                    inputs=[train[i] for i in content for _ in targets],
                     target=None,
                     target_class=torch.tensor(cls),
                     real=real,

@@ -273,12 +273,17 @@ def sample_task(
             if not torch.isfinite(y).all():
                 raise CellFailure(f"{net.name} produced NaN/inf images on task {task.task}")
             outs[lo:hi, j] = y.clamp(-1, 1).float().cpu()
+    # references only of the inputs saved as samples: metrics never read them, and few-shot
+    # K=20 for all 30,000 inputs at 128 px would take 118 GB
+    shown = min(n, cfg.preset.save_inputs) if task.references is not None else 0
     refs_t = None
-    if task.references is not None:
+    if shown:
         refs_t = torch.stack(
-            [torch.stack([data.images(task.references[j][i]) for j in range(k)]) for i in range(n)]
-        )
-        refs_t = refs_t.flatten(1, 2)
+            [
+                torch.stack([data.images(task.references[j][i]) for j in range(k)])
+                for i in range(shown)
+            ]
+        ).flatten(1, 2)
     return TaskSamples(
         task=task.task,
         mode=task.mode,

@@ -29,7 +29,8 @@ class TaskSamples:
     target_attrs: torch.Tensor | None = None  # (N, A) wanted attribute vector (attributes)
     edited_attr: int | None = None  # index of the attribute this task edits (attributes)
     ground_truth: torch.Tensor | None = None  # (N, 3, S, S) paired target (paired)
-    references: torch.Tensor | None = None  # (N, R, 3, S, S) reference images used
+    # (n, R, 3, S, S): the reference images of the first n inputs, those saved as samples
+    references: torch.Tensor | None = None
     input_factors: list[dict[str, Any]] | None = None  # synthetic content factors of inputs
     multimodal: bool = True  # False: the baseline is deterministic (diversity is 0 by design)
     extra: dict[str, Any] = field(default_factory=dict)

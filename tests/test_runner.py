@@ -336,3 +336,22 @@ def test_each_variant_is_scored_once_its_tasks_are_sampled(tmp_path, cache, monk
     assert calls[:5] == [["k=1"], ["k=5"], ["k=10"], ["k=15"], ["k=20"]]
     # afhq: a mode's six tasks together (latent, then reference)
     assert [len(c) for c in calls[5:]] == [6, 6]
+
+
+def test_few_shot_keeps_reference_images_only_for_the_inputs_it_saves(tmp_path, cache, monkeypatch):
+    from benchmark import runner
+
+    kept = []
+    real = runner.save_samples
+
+    def spy(samples, folder, count):
+        kept.append((samples.num_inputs, samples.references.shape[:2], count))
+        real(samples, folder, count)
+
+    monkeypatch.setattr(runner, "save_samples", spy)
+    cfg = _cfg(tmp_path, cache, protocols=["animal_faces"], baselines=["identity"])
+    assert run(cfg)["done"] == 1
+    for (n, (saved, refs), count), k in zip(kept, (1, 5, 10, 15, 20), strict=True):
+        assert n > count and (saved, refs) == (count, k)  # not one per input
+    first = next((cfg.out / "samples").rglob("k=20--reference/0000"))
+    assert len(list(first.glob("ref_*.png"))) == 4  # the grid shows four of the K
