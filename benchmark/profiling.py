@@ -644,8 +644,19 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def format_values(values: Sequence[ProfileValue]) -> str:
-    """A plain-text summary: one line per value, then the kernel table."""
+    """A plain-text summary: what it ran on, one line per value, then the kernel table."""
     lines = []
+    if values:
+        prov = values[0].provenance
+        build = f"torch {prov.get('torch')}, built for CUDA {prov.get('cuda')}"
+        lines.append(f"device: {prov.get('device')} ({build})")
+        math = prov.get("math")
+        if math:
+            fp32 = ", ".join(f"{k} {v}" for k, v in math["fp32_precision"].items())
+            lines.append(
+                f"  fp32 precision: {fp32}; cudnn.benchmark {math['cudnn_benchmark']}, "
+                f"deterministic {math['cudnn_deterministic']}"
+            )
     for v in values:
         shown = "-" if v.value is None else f"{v.value:.6g}"
         note = f"  ({v.status}: {v.reason})" if v.status != "ok" else ""

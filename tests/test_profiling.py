@@ -587,6 +587,10 @@ def test_out_of_memory_at_one_batch_size_fails_only_that_size(monkeypatch):
 def test_text_summary_labels_what_the_kernel_table_holds(cpu_profile):
     _, _, values = cpu_profile
     text = profiling.format_values(values).splitlines()
+    assert text[0] == (
+        f"device: {profiling.describe(torch.device('cpu'))} "
+        f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})"
+    )
     header = next(i for i, line in enumerate(text) if line.startswith("kernels"))
     assert "top" in text[header + 1] and "CPU operators (no CUDA device)" in text[header + 1]
     assert "aten::" in text[header + 2]

@@ -89,7 +89,9 @@ def test_profile_cli_on_cuda_writes_a_cuda_kernel_table(tmp_path, capsys):
     doc = json.loads((tmp_path / "edges2shoes-pix2pix-tiny-smoke.json").read_text())
     kernels = next(v for v in doc["values"] if v["metric"] == "kernels")
     assert kernels["status"] == "ok" and kernels["extra"]["kernels"][0]["kind"] == "cuda"
-    assert "CUDA kernels" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "CUDA kernels" in out and out.startswith("device: cuda:")
+    assert "fp32 precision: generic" in out.splitlines()[1]
 
 
 def test_grid_cell_on_cuda_records_the_gpu_everywhere(tmp_path):
