@@ -661,7 +661,7 @@ def format_values(values: Sequence[ProfileValue]) -> str:
         shown = "-" if v.value is None else f"{v.value:.6g}"
         note = f"  ({v.status}: {v.reason})" if v.status != "ok" else ""
         if v.metric == "latency_ms" and v.extra.get("unstable"):
-            note += f"  ({unstable_note(v.extra['spread'])} rerun idle or with more --repeats)"
+            note += f"  ({unstable_note(v.extra['spread'])}; rerun idle or with more --repeats)"
         lines.append(f"{v.metric:15s} {v.variant:6s} {shown:>14s}{note}")
         if v.extra.get("kernels"):
             lines.append(

@@ -486,8 +486,8 @@ def _profile_cell(model, data, cfg, cell, base, ids) -> None:
         worst = max(v.extra["spread"] for v in shaky)
         sizes = ", ".join(v.variant for v in shaky)
         log.warning(
-            f"speed profile of {net.name} at {sizes}: {unstable_note(worst)} "
-            "(quality metrics are unaffected; `python -m benchmark profile` remeasures speed)"
+            f"speed profile of {net.name} at {sizes}: {unstable_note(worst)}; quality metrics "
+            "are unaffected, `python -m benchmark profile` remeasures speed"
         )
 
 

@@ -17,6 +17,6 @@ def is_unstable(fastest: float, median: float) -> bool:
 
 def unstable_note(spread: float) -> str:
     return (
-        f"unstable: median/min = {spread:.1f}x over the repeats (a busy machine, or a call whose "
-        "cost varies)"
+        f"unstable: median/min = {spread:.1f}x over the repeats, a busy machine or a call whose "
+        "cost varies"
     )
