@@ -248,14 +248,19 @@ def sample_task(
         net, target = model.route(task.source_domain, task.target_domain)
     else:
         net, target = model, task.target
-    x_all = data.images(task.inputs)
+    # each distinct input is loaded and kept once; few-shot sends every content image into
+    # every target class, so at paper scale 30,000 groups share 1,000 images
+    rows: dict[tuple[str, str | None], int] = {}
+    index = torch.tensor([rows.setdefault((it.path, it.crop), len(rows)) for it in task.inputs])
+    distinct = list({(it.path, it.crop): it for it in task.inputs}.values())
+    x_all = data.images(distinct)
     n, k = len(task.inputs), data.protocol.outputs_per_input
     outs = torch.empty(n, k, *x_all.shape[1:])
     dev = cfg.device
     for j in range(k):
         for lo in range(0, n, EVAL_BATCH):
             hi = min(n, lo + EVAL_BATCH)
-            x = x_all[lo:hi].to(dev)
+            x = x_all[index[lo:hi]].to(dev)
             kwargs: dict[str, Any] = {}
             if torch.is_tensor(target):
                 kwargs["target"] = target[lo:hi].to(dev)
@@ -288,6 +293,7 @@ def sample_task(
         task=task.task,
         mode=task.mode,
         inputs=x_all,
+        input_index=None if len(distinct) == n else index,
         outputs=outs,
         target_class=task.target_class,
         real_target=data.images(task.real),
@@ -314,7 +320,7 @@ def save_samples(samples: TaskSamples, folder: Path, count: int) -> None:
     for i in range(min(count, samples.num_inputs)):
         d = folder / f"{samples.task}--{samples.mode}" / f"{i:04d}"
         d.mkdir(parents=True, exist_ok=True)
-        png(samples.inputs[i], d / "input.png")
+        png(samples.input(i), d / "input.png")
         for j in range(samples.outputs_per_input):
             png(samples.outputs[i, j], d / f"out_{j:02d}.png")
         if samples.ground_truth is not None:

@@ -21,7 +21,7 @@ class TaskSamples:
 
     task: str  # "edges2shoes", "cat2dog", "Blond_Hair", "k=5"
     mode: str  # "latent" (own prior / deterministic) or "reference" (style from an image)
-    inputs: torch.Tensor  # (N, 3, S, S)
+    inputs: torch.Tensor  # (U, 3, S, S): each distinct input once (U = N unless input_index)
     outputs: torch.Tensor  # (N, K, 3, S, S): K outputs per input
     target_class: torch.Tensor  # (N,) long: the domain/class index the output should belong to
     real_target: torch.Tensor  # (M, 3, S, S): real images of the target (FID/KID reference set)
@@ -37,6 +37,17 @@ class TaskSamples:
     # (M,) class of each real_target image: FID/KID become per-class means (FUNIT's mFID) when
     # the protocol sets param fid_per_class
     real_target_labels: torch.Tensor | None = None
+    # (N,) row of ``inputs`` behind each output group, when inputs repeat (few-shot: each content
+    # image goes into every class; at paper scale 30,000 groups share 1,000 images)
+    input_index: torch.Tensor | None = None
+
+    def input(self, i: int) -> torch.Tensor:
+        """The input image of output group ``i``."""
+        return self.inputs[i if self.input_index is None else int(self.input_index[i])]
+
+    def expand_inputs(self, per_input: torch.Tensor) -> torch.Tensor:
+        """Rows computed once per distinct input (features, say), one per output group."""
+        return per_input if self.input_index is None else per_input[self.input_index]
 
     @property
     def num_inputs(self) -> int:

@@ -355,3 +355,26 @@ def test_few_shot_keeps_reference_images_only_for_the_inputs_it_saves(tmp_path, 
         assert n > count and (saved, refs) == (count, k)  # not one per input
     first = next((cfg.out / "samples").rglob("k=20--reference/0000"))
     assert len(list(first.glob("ref_*.png"))) == 4  # the grid shows four of the K
+
+
+def test_few_shot_holds_each_content_image_once(tmp_path, cache, monkeypatch):
+    """Every content image goes into every class; the samples keep the image once and an index
+    per output group, which gives back exactly the repeated inputs."""
+    from benchmark import runner
+
+    seen = []
+    real = runner.sample_task
+
+    def spy(model, task, data, cfg):
+        samples = real(model, task, data, cfg)
+        seen.append((samples, data.images(task.inputs)))
+        return samples
+
+    monkeypatch.setattr(runner, "sample_task", spy)
+    cfg = _cfg(tmp_path, cache, protocols=["animal_faces"], baselines=["identity"])
+    assert run(cfg)["done"] == 1
+    for samples, repeated in seen:
+        n_classes = len(set(samples.target_class.tolist()))
+        assert samples.inputs.shape[0] * n_classes == samples.num_inputs == len(repeated)
+        assert torch.equal(samples.expand_inputs(samples.inputs), repeated)
+        assert torch.equal(samples.input(n_classes), repeated[n_classes])

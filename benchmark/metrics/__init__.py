@@ -260,9 +260,10 @@ def problems(s: TaskSamples) -> str | None:
         return f"task {s.task}: outputs must be (N, K, 3, S, S) with N, K > 0, got {tuple(o.shape)}"
     if o.shape[2] != 3:
         return f"task {s.task}: outputs have {o.shape[2]} channels, expected 3 (RGB)"
-    if s.inputs.shape[0] != o.shape[0] or len(s.target_class) != o.shape[0]:
+    n_in = s.inputs.shape[0] if s.input_index is None else len(s.input_index)
+    if n_in != o.shape[0] or len(s.target_class) != o.shape[0]:
         return (
-            f"task {s.task}: {o.shape[0]} output groups but {s.inputs.shape[0]} inputs and "
+            f"task {s.task}: {o.shape[0]} output groups but {n_in} inputs and "
             f"{len(s.target_class)} targets"
         )
     finite = torch.isfinite(o.reshape(-1, o[0, 0].numel())).all(dim=1)

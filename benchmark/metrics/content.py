@@ -47,7 +47,7 @@ def content_family(ctx: MetricContext, group, variant: str):
     for s in group:
         k = s.outputs_per_input
         fake = ctx.store.get(ex, s.flat_outputs(), "fake", f"{s.task} outputs")
-        inp = ctx.store.get(ex, s.inputs, "input", f"{s.task} inputs")["content"]
+        inp = s.expand_inputs(ctx.store.get(ex, s.inputs, "input", f"{s.task} inputs")["content"])
         per_task[s.task] = float(dipd(inp.repeat_interleave(k, dim=0), fake["content"]).mean())
         target = pose_targets(s.input_factors) if s.input_factors else None
         if target is not None and "pose" in fake:
