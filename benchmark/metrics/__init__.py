@@ -243,6 +243,15 @@ def prepare(
     )
 
 
+def target_columns(ctx: MetricContext) -> list[int]:
+    """Few-shot: the protocol classifier's output columns of the target (unseen) classes, for
+    FUNIT's "test" numbers (top-k and IS over the target classes only); empty otherwise."""
+    if ctx.protocol.kind != "few_shot" or ctx.data is None:
+        return []
+    names = ctx.data.class_names
+    return [names.index(d) for d in ctx.protocol.domains if d in names]
+
+
 def variant_of(protocol: Protocol, s: TaskSamples | EvalTask) -> str:
     """Modes are separate columns when a protocol has several; few-shot K values always are."""
     parts = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.metrics import MetricContext, family, not_ok, over_tasks
+from benchmark.metrics import MetricContext, family, not_ok, over_tasks, target_columns
 
 
 def topk_accuracy(logits: torch.Tensor, target: torch.Tensor, k: int) -> float:
@@ -51,20 +51,16 @@ def accuracy_family(ctx: MetricContext, group, variant: str):
         return [mv]
     out = []
     num_classes = next(iter(logits.values())).shape[1]
+    # FUNIT's "test" columns used a second, 30-way classifier fine-tuned on the target classes
+    # (PROTOCOLS.md 2.3); this approximates it by restricting the all-class classifier's logits
+    # to the target classes (no second network)
+    cls = target_columns(ctx)
     for k in (1, 5) if num_classes > 5 else (1,):
         per_task, restricted = {}, {}
         for s in group:
             target = s.target_class.repeat_interleave(s.outputs_per_input)
             per_task[s.task] = topk_accuracy(logits[s.task], target, k)
-            if ctx.protocol.kind == "few_shot" and ctx.data is not None:
-                # FUNIT's "test" columns used a second, 30-way classifier fine-tuned on the
-                # target classes (PROTOCOLS.md 2.3); this approximates it by restricting the
-                # all-class classifier's logits to the target classes (no second network)
-                cls = [
-                    ctx.data.class_names.index(d)
-                    for d in ctx.protocol.domains
-                    if d in ctx.data.class_names
-                ]
+            if cls:
                 remap = torch.full((num_classes,), -1, dtype=torch.long)
                 remap[cls] = torch.arange(len(cls))
                 restricted[s.task] = topk_accuracy(logits[s.task][:, cls], remap[target], k)

@@ -31,6 +31,7 @@ from benchmark.metrics import (
     not_ok,
     over_tasks,
     per_extractor,
+    target_columns,
 )
 from benchmark.samples import TaskSamples
 
@@ -274,17 +275,22 @@ def is_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
                 )
             ]
         layer = ex.layers["isc"]
-        per_task, stds, used = {}, {}, {}
+        # FUNIT's IS-test: the same over the target classes' logits only (see accuracy.py)
+        cls = target_columns(ctx) if ex is ctx.protocol_extractor else []
+        per_task, stds, used, restricted = {}, {}, {}, {}
         for s in group:
             logits = ctx.store.get(ex, s.flat_outputs(), "fake", f"{s.task} outputs")[layer]
             per_task[s.task], stds[s.task], used[s.task] = inception_score(logits, splits)
+            if cls:
+                restricted[s.task] = inception_score(logits[:, cls], splits)[0]
         prov = {
             **ex.provenance(),
             "layer": layer,
             "isc_splits": used,
             "n_fake": {s.task: s.num_inputs * s.outputs_per_input for s in group},
         }
-        mv = over_tasks("is", per_task, variant, extractor=ex.id, provenance=prov)
+        extra = {"target_classes_only": restricted} if restricted else {}
+        mv = over_tasks("is", per_task, variant, extractor=ex.id, provenance=prov, extra=extra)
         if len(group) == 1 and mv.status == "ok":
             mv.std = stds[group[0].task]
         return [mv]

@@ -133,3 +133,51 @@ def test_fid_with_fewer_images_than_dims_and_kid_match_torch_fidelity_directly()
         assert used == 25
         assert mean == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-5)
         assert std == pytest.approx(ref["kernel_inception_distance_std"], rel=1e-4)
+
+
+def test_funit_test_columns_restrict_the_classifier_to_the_target_classes():
+    """Few-shot accuracy and IS carry FUNIT's "test" numbers: the same scores over the target
+    classes' logits only, checked against numpy on known logits."""
+    from types import SimpleNamespace
+
+    from benchmark.metrics.accuracy import accuracy_family
+    from benchmark.metrics.fidelity import is_family
+    from benchmark.samples import TaskSamples
+
+    names = ["src_a", "src_b", "tgt_x", "tgt_y", "tgt_z", "src_c"]  # 6 classes, 3 unseen
+    rng = np.random.default_rng(0)
+    logits = torch.from_numpy(rng.normal(size=(12, 6))).float()
+    target = torch.tensor([2, 3, 4] * 4)  # indices in ``names``
+    ex = SimpleNamespace(id="clf", layers={"isc": "logits"}, provenance=dict)
+    ctx = SimpleNamespace(
+        protocol=SimpleNamespace(
+            kind="few_shot",
+            domains=("tgt_x", "tgt_y", "tgt_z"),
+            param=lambda k, d=None: 1 if k == "isc_splits" else d,
+        ),
+        data=SimpleNamespace(class_names=names),
+        protocol_extractor=ex,
+        extractors=[ex],
+        missing={},
+        classifier=SimpleNamespace(multi_label=False),
+        store=SimpleNamespace(get=lambda *a, **k: {"logits": logits}),
+    )
+    s = TaskSamples(
+        task="k=5",
+        mode="reference",
+        inputs=torch.zeros(12, 3, 4, 4),
+        outputs=torch.zeros(12, 1, 3, 4, 4),
+        target_class=target,
+        real_target=torch.zeros(1, 3, 4, 4),
+        real_target_name="r",
+    )
+    top1 = next(v for v in accuracy_family(ctx, [s], "k=5") if v.metric == "accuracy_top1")
+    sub = logits[:, 2:5].numpy()
+    expected = float(np.mean(sub.argmax(1) == (target.numpy() - 2)))
+    assert top1.extra["target_classes_only"]["k=5"] == pytest.approx(expected)
+    assert top1.value == pytest.approx(float(np.mean(logits.numpy().argmax(1) == target.numpy())))
+    (is_value,) = is_family(ctx, [s], "k=5")
+    p = torch.softmax(torch.from_numpy(sub).double(), 1).numpy()
+    marg = p.mean(0)
+    is_test = np.exp(np.mean((p * (np.log(p) - np.log(marg))).sum(1)))
+    assert is_value.extra["target_classes_only"]["k=5"] == pytest.approx(is_test, rel=1e-6)
