@@ -40,7 +40,7 @@ from benchmark.plan import (
 from benchmark.progress import Progress, fmt_seconds, log
 from benchmark.samples import TaskSamples
 from benchmark.timing import unstable_note
-from protocols.base import ProtocolData, to_uint8
+from protocols.base import Item, ProtocolData, to_uint8
 
 CLASSIFIER_ROW = "protocol_classifier"  # pseudo-baseline holding each protocol's classifier scores
 EVAL_BATCH = 32
@@ -250,9 +250,11 @@ def sample_task(
         net, target = model, task.target
     # each distinct input is loaded and kept once; few-shot sends every content image into
     # every target class, so at paper scale 30,000 groups share 1,000 images
-    rows: dict[tuple[str, str | None], int] = {}
-    index = torch.tensor([rows.setdefault((it.path, it.crop), len(rows)) for it in task.inputs])
-    distinct = list({(it.path, it.crop): it for it in task.inputs}.values())
+    rows: dict[tuple[str, str | None], tuple[int, Item]] = {}
+    index = torch.tensor(
+        [rows.setdefault((it.path, it.crop), (len(rows), it))[0] for it in task.inputs]
+    )
+    distinct = [it for _, it in rows.values()]
     x_all = data.images(distinct)
     n, k = len(task.inputs), data.protocol.outputs_per_input
     outs = torch.empty(n, k, *x_all.shape[1:])

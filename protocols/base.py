@@ -148,10 +148,10 @@ RESIZES = ("crop", "squash")
 def to_tensor(img: Image.Image, size: int, resize: str = "crop") -> torch.Tensor:
     """RGB, made square, resized to ``size`` (bicubic, antialiased), mapped to [-1, 1].
 
-    ``resize`` (the protocol's ``resize`` param): "crop" takes the centred square first, as
-    StarGAN's CenterCrop and a square dataset make no difference to; "squash" scales the whole
-    image to ``size`` x ``size`` whatever its aspect, as FUNIT's test_k_shot.py Resize((128,
-    128)) does to Animal Faces' non-square crops."""
+    ``resize`` (the protocol's ``resize`` param): "crop" takes the centred square first, like
+    StarGAN's CenterCrop (a no-op on square images); "squash" scales the whole image to
+    ``size`` x ``size`` whatever its aspect, as FUNIT's test_k_shot.py Resize((128, 128)) does
+    to Animal Faces' non-square crops."""
     if resize not in RESIZES:
         raise ValueError(f"unknown resize {resize!r}; use one of {RESIZES}")
     img = img.convert("RGB")

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,9 +31,11 @@ from benchmark.features import (
     WeightsMissing,
     build_standard,
 )
-from benchmark.plan import EvalTask
 from benchmark.samples import TaskSamples
 from protocols.base import Protocol, ProtocolData
+
+if TYPE_CHECKING:  # the runner's task type, named for the annotation only (no import of plan)
+    from benchmark.plan import EvalTask
 
 log = logging.getLogger("benchmark")
 
