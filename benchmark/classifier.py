@@ -168,6 +168,8 @@ class ProtocolClassifier:
     weights_sha256: str
     report: dict[str, Any]
     class_names: list[str] = field(default_factory=list)
+    # "official" (the file the protocol pins), "local" (any other file) or "trained by this run"
+    instrument: str = "local"
 
     @property
     def id(self) -> str:
@@ -196,6 +198,7 @@ class ProtocolClassifier:
             resize,
             device,
             batch_size=256,
+            instrument={"classifier_file": self.path.name, "instrument": self.instrument},
         )
 
 
@@ -273,6 +276,65 @@ def cache_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def train(
+    protocol: Protocol,
+    data: ProtocolData,
+    device: torch.device,
+    seed: int = 0,
+    steps: int | None = None,
+) -> dict[str, Any]:
+    """Train the protocol's classifier; returns the file payload (weights, config, report)."""
+    steps = int(steps or protocol.param("classifier_steps", DEFAULT_STEPS))
+    train_items, test_items = split_items(data, seed)
+    if not train_items or not test_items:
+        raise UserError(
+            f"protocol {protocol.name}: the classifier needs train and test images "
+            f"(found {len(train_items)} and {len(test_items)}); check the dataset"
+        )
+    cfg = _config(protocol, data, train_items, test_items)
+    net, report = _train(cfg, data, train_items, test_items, device, seed, steps, protocol.name)
+    return {
+        "format": FORMAT,
+        "protocol": protocol.name,
+        "data_hash": protocol.data_hash,
+        "fingerprint": data.fingerprint,
+        "synthetic": data.synthetic,
+        "config": dataclasses.asdict(cfg),
+        "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+        "report": report,
+        "class_names": list(data.class_names),
+    }
+
+
+def _config(
+    protocol: Protocol, data: ProtocolData, train_items: list[Item], test_items: list[Item]
+) -> ClassifierConfig:
+    multi = protocol.kind == "attributes"
+    num_classes = len(train_items[0].attrs or ()) if multi else len(data.class_names)
+    pose = _pose_targets(train_items) is not None and _pose_targets(test_items) is not None
+    return ClassifierConfig.for_protocol(protocol, num_classes, pose)
+
+
+def from_file(path: Path, protocol: str | None = None) -> ProtocolClassifier:
+    """A classifier file (trained by ``classifier train`` or a run); ``protocol`` checks that
+    it was trained for that protocol."""
+    net, obj = load_checkpoint(Path(path))
+    if protocol is not None and obj.get("protocol") != protocol:
+        raise UserError(
+            f"{path} is the classifier of protocol '{obj.get('protocol')}', not '{protocol}'; "
+            f"pass the {protocol} classifier"
+        )
+    net = net.eval().requires_grad_(False)
+    return ProtocolClassifier(
+        str(obj.get("protocol")),
+        Path(path),
+        net,
+        sha256_state_dict(net.state_dict()),
+        obj["report"],
+        list(obj.get("class_names", [])),
+    )
+
+
 def train_or_load(
     protocol: Protocol,
     data: ProtocolData,
@@ -281,6 +343,7 @@ def train_or_load(
     seed: int = 0,
     steps: int | None = None,
 ) -> ProtocolClassifier:
+    """``--train-classifiers``: train once per content key under ``cache_dir``, reuse after."""
     steps = int(steps or protocol.param("classifier_steps", DEFAULT_STEPS))
     train_items, test_items = split_items(data, seed)
     if not train_items or not test_items:
@@ -288,71 +351,38 @@ def train_or_load(
             f"protocol {protocol.name}: the classifier needs train and test images "
             f"(found {len(train_items)} and {len(test_items)}); check the dataset"
         )
-    multi = protocol.kind == "attributes"
-    num_classes = len(train_items[0].attrs or ()) if multi else len(data.class_names)
-    pose = _pose_targets(train_items) is not None and _pose_targets(test_items) is not None
-    cfg = ClassifierConfig.for_protocol(protocol, num_classes, pose)
-    path = (
-        Path(cache_dir)
-        / "classifiers"
-        / f"{protocol.name}-{cache_key(protocol, data, cfg, seed, steps)}.pt"
-    )
+    cfg = _config(protocol, data, train_items, test_items)
+    key = cache_key(protocol, data, cfg, seed, steps)
+    path = Path(cache_dir) / "classifiers" / f"{protocol.name}-{key}.pt"
     if path.is_file():
-        net, obj = load_checkpoint(path)
-        log.info(f"protocol classifier {protocol.name}: cached {path}")
+        log.info(f"protocol classifier {protocol.name}: trained earlier, {path}")
     else:
-        net, report = _train(cfg, data, train_items, test_items, device, seed, steps, protocol.name)
-        obj = {
-            "format": FORMAT,
-            "protocol": protocol.name,
-            "config": dataclasses.asdict(cfg),
-            "state_dict": net.state_dict(),
-            "report": report,
-            "class_names": list(data.class_names),
-        }
-        atomic_torch_save(obj, path)
-    net = net.cpu().eval().requires_grad_(False)
-    return ProtocolClassifier(
-        protocol.name,
-        path,
-        net,
-        sha256_state_dict(net.state_dict()),
-        obj["report"],
-        list(obj.get("class_names", [])),
-    )
+        atomic_torch_save(train(protocol, data, device, seed, steps), path)
+    return from_file(path, protocol.name)
 
 
 def load_cached(cache_dir: Path, spec: str) -> ProtocolClassifier:
-    """``NAME`` or ``NAME@sha12``: a classifier trained earlier by a run of that protocol."""
+    """``NAME`` or ``NAME@sha12``: a classifier trained earlier by a run of that protocol
+    (copies of one file count once)."""
     name, _, sha = spec.partition("@")
-    found = []
+    found: dict[str, ProtocolClassifier] = {}
     for path in sorted((Path(cache_dir) / "classifiers").glob(f"{name}-*.pt")):
-        net, obj = load_checkpoint(path)
-        digest = sha256_state_dict(net.state_dict())
-        if digest.startswith(sha):
-            found.append(
-                ProtocolClassifier(
-                    name,
-                    path,
-                    net.eval().requires_grad_(False),
-                    digest,
-                    obj["report"],
-                    list(obj.get("class_names", [])),
-                )
-            )
+        clf = from_file(path)
+        if clf.weights_sha256.startswith(sha):
+            found.setdefault(clf.weights_sha256, clf)
     if not found:
         raise UserError(
             f"no trained classifier for protocol '{spec}' under "
-            f"{Path(cache_dir) / 'classifiers'}; run `python -m benchmark run` on "
-            "that protocol first (it trains and caches it) or pass --cache-dir"
+            f"{Path(cache_dir) / 'classifiers'}; pass --classifier FILE (the protocol's "
+            "pinned file or one from `python -m benchmark classifier train`)"
         )
     if len(found) > 1:
-        ids = ", ".join(c.id for c in found)
+        ids = ", ".join(c.id for c in found.values())
         raise UserError(
             f"several classifiers for protocol '{name}' ({ids}); pick one with "
-            "--extractor protocol:NAME@SHA12"
+            "--extractor protocol:NAME@SHA12 or pass --classifier FILE"
         )
-    return found[0]
+    return next(iter(found.values()))
 
 
 def _class_groups(y: torch.Tensor) -> list[torch.Tensor]:
@@ -421,6 +451,7 @@ def _train(
             "batch": BATCH,
             "device": devices.describe(device),
             "train_seconds": round(time.monotonic() - t0, 2),
+            "torch": torch.__version__,
         }
     )
     log.info(

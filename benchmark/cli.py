@@ -1,4 +1,4 @@
-"""``python -m benchmark {run, data, metrics, report, regress, profile}``.
+"""``python -m benchmark {run, data, metrics, report, regress, profile, classifier}``.
 
 Each subcommand lives in the module that does the work and exposes ``register_cli(sub)``; this
 file only wires them and turns user mistakes into one line and exit status 2.
@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "benchmark.report.cli",
     "benchmark.regress",
     "benchmark.profiling",
+    "benchmark.classifier_cli",
 )
 
 

@@ -190,9 +190,15 @@ class Extractor:
     batch_size: int = 64
     forward_images: int = 0  # images pushed through the network (tests count them)
     forward_calls: int = 0  # image sets pushed through (one per set, however many metrics)
+    instrument: dict[str, str] = field(default_factory=dict)  # a classifier's file and status
 
     def provenance(self) -> dict:
-        return {"extractor": self.id, "weights_sha256": self.weights_sha256, "resize": self.resize}
+        return {
+            "extractor": self.id,
+            "weights_sha256": self.weights_sha256,
+            "resize": self.resize,
+            **self.instrument,
+        }
 
     @torch.no_grad()
     def forward(self, images_u8: torch.Tensor, layers: Sequence[str], what: str = "") -> dict:

@@ -221,7 +221,32 @@ def load_side(root: Path, label: str, *, allow_empty: bool = False) -> Side:
     return side
 
 
+def _instruments(side: Side) -> dict[Version, set[str]]:
+    """The protocol classifiers each (protocol, preset) was measured with (extractor ids)."""
+    found: dict[Version, set[str]] = defaultdict(set)
+    for _, rec in side.files:
+        if rec.extractor and rec.extractor.startswith("protocol:"):
+            found[(rec.protocol, rec.preset)].add(rec.extractor.partition("@")[2])
+    return found
+
+
+def check_instruments(current: Side, reference: Side) -> None:
+    """Numbers measured with another classifier are not comparable: one line per protocol
+    instead of every one of its records reported missing and new."""
+    here, there = _instruments(current), _instruments(reference)
+    lines = [
+        f"{name}: classifier {', '.join(sorted(here[v]))} here, {', '.join(sorted(there[v]))} "
+        "in the reference: not comparable; pass --classifier or rebuild the reference"
+        for v in sorted(set(here) & set(there))
+        if here[v] != there[v]
+        for name in [v[0]]
+    ]
+    if lines:
+        raise UserError("\n".join(lines))
+
+
 def check_comparable(current: Side, reference: Side) -> None:
+    check_instruments(current, reference)
     for version in sorted(set(current.hashes) & set(reference.hashes)):
         name, a, b = version[0], current.hashes[version], reference.hashes[version]
         if a != b:

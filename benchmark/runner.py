@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,10 +21,11 @@ import baselines
 import protocols
 from baselines import schedule as schedules
 from baselines.base import Translator
+from benchmark import datasets, instruments, presets, provenance
 from benchmark import device as devices
-from benchmark import presets, provenance
 from benchmark import records as rec
 from benchmark.errors import CellFailure, DiskFull, UserError, output_folder
+from benchmark.instruments import Located
 from benchmark.plan import (
     EvalTask,
     domain_pairs,
@@ -57,6 +56,8 @@ class RunConfig:
     data_root: Path | None = None
     data: dict[str, Path] = field(default_factory=dict)
     checkpoints: dict[str, Path] = field(default_factory=dict)
+    classifiers: dict[str, Path] = field(default_factory=dict)  # --classifier PROTOCOL=FILE
+    train_classifiers: bool = False
     weights_dir: Path | None = None
     cache_dir: Path = Path(".cache")
     retry_failed: bool = False
@@ -65,54 +66,11 @@ class RunConfig:
 
 
 # --- data -----------------------------------------------------------------------------------
-def resolve_data(name: str, cfg: RunConfig) -> Path:
-    """``--data NAME=PATH`` > ``--data-root DIR/NAME`` > the cached synthetic twin."""
-    if name in cfg.data:
-        path = cfg.data[name]
-        if not path.is_dir():
-            raise UserError(f"--data {name}={path}: no such folder")
-        return path
-    if cfg.data_root is not None:
-        path = cfg.data_root / name
-        if not path.is_dir():
-            raise UserError(
-                f"--data-root {cfg.data_root} has no folder '{name}/'; put the dataset there "
-                f"or point at it with --data {name}=PATH"
-            )
-        return path
-    size = cfg.preset.synthetic_size
-    path = cfg.cache_dir / "synthetic" / f"{name}-{size}px-seed0"
-    if not path.is_dir():
-        log.info(f"generating the synthetic {name} twin ({size} px) in {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-        try:
-            protocols.get(name).synthesize(tmp, size=size, seed=0)
-            try:
-                tmp.rename(path)
-            except OSError:
-                if not path.is_dir():
-                    raise  # a run sharing this cache may have won the race: use its twin
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return path
-
-
 def load_protocol(name: str, cfg: RunConfig) -> ProtocolData:
-    pdef = protocols.get(name)
-    root = resolve_data(name, cfg)
-    synthetic = (root / "synthetic.json").is_file()
-    p = cfg.preset
-    spec = pdef.spec(
-        image_size=p.image_size,
-        max_inputs=p.max_inputs,
-        max_outputs=p.max_outputs,
-        synthetic=synthetic,
-        preset=p.name,
+    root = datasets.resolve(
+        name, cfg.data.get(name), cfg.data_root, cfg.preset.synthetic_size, cfg.cache_dir
     )
-    log.info(f"reading {name} from {root} ({'synthetic twin' if synthetic else 'real data'})")
-    return pdef.load(root, spec)
+    return datasets.load(name, root, cfg.preset)
 
 
 # --- cells ----------------------------------------------------------------------------------
@@ -503,16 +461,20 @@ class _MetricsContext:
     """Prepares the protocol's metrics (classifier training or loading) only when a cell first
     needs them, so a finished grid reruns in seconds; records the classifier's own scores once."""
 
-    def __init__(self, data: ProtocolData, cfg: RunConfig) -> None:
-        self.data, self.cfg, self._ctx = data, cfg, None
+    def __init__(self, data: ProtocolData, cfg: RunConfig, located: Located) -> None:
+        self.data, self.cfg, self.located, self._ctx = data, cfg, located, None
 
     def get(self) -> Any:
         if self._ctx is None:
             from benchmark import metrics
 
             data, cfg, protocol = self.data, self.cfg, self.data.protocol
+            clf = self.located.load(protocol, data, cfg.device, cfg.cache_dir)
+            log.info(
+                f"protocol classifier {protocol.name}: {clf.id} ({clf.instrument}, {clf.path})"
+            )
             self._ctx = metrics.prepare(
-                protocol, data, cfg.device, cfg.cache_dir, cfg.weights_dir, seed=0
+                protocol, data, cfg.device, cfg.cache_dir, cfg.weights_dir, seed=0, classifier=clf
             )
             ids = {
                 "protocol": protocol.name,
@@ -540,6 +502,15 @@ def run(cfg: RunConfig) -> dict[str, int]:
     counts = {"done": 0, "skipped": 0, "failed": 0, "busy": 0}
     cfg.out.mkdir(parents=True, exist_ok=True)
     loaded = [load_protocol(name, cfg) for name in cfg.protocols]  # validate all data first
+    located = {  # and find every instrument before any work
+        d.protocol.name: instruments.locate(
+            d.protocol,
+            cfg.classifiers.get(d.protocol.name),
+            cfg.weights_dir,
+            cfg.train_classifiers,
+        )
+        for d in loaded
+    }
     total = sum(len(plan_cells(cfg, d)) * len(cfg.seeds) for d in loaded)
     log.info(
         f"grid: {len(loaded)} protocols, {len(cfg.baselines)} baselines, {len(cfg.seeds)} seeds "
@@ -550,7 +521,7 @@ def run(cfg: RunConfig) -> dict[str, int]:
     for data in loaded:
         protocol = data.protocol
         log.info(f"== {protocol.name} (protocol hash {protocol.hash})")
-        mctx = _MetricsContext(data, cfg)
+        mctx = _MetricsContext(data, cfg, located[protocol.name])
         for name in plan_cells(cfg, data):
             for seed in cfg.seeds:
                 outcome = run_cell(data, mctx, name, seed, cfg)
@@ -569,12 +540,19 @@ def run(cfg: RunConfig) -> dict[str, int]:
 
 
 # --- CLI ------------------------------------------------------------------------------------
-def _kv(items: list[str], flag: str) -> dict[str, Path]:
+def _kv(items: list[str], flag: str, allowed: list[str] | None = None) -> dict[str, Path]:
+    """``NAME=PATH`` pairs; with ``allowed``, a name outside it is refused (a mistyped key
+    must never fall back to a default silently)."""
     out = {}
     for item in items or []:
         if "=" not in item:
             raise UserError(f"{flag} {item}: expected NAME=PATH")
         k, v = item.split("=", 1)
+        if allowed is not None and k not in allowed:
+            raise UserError(
+                f"{flag} {item}: '{k}' is not a protocol of this run; use one of "
+                f"{', '.join(allowed)}"
+            )
         out[k] = Path(v)
     return out
 
@@ -610,6 +588,18 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="folder with standard extractor weights (Inception, AlexNet)",
     )
+    p.add_argument(
+        "--classifier",
+        action="append",
+        default=[],
+        metavar="PROTOCOL=FILE",
+        help="the protocol classifier file to measure with (default: the one the protocol pins)",
+    )
+    p.add_argument(
+        "--train-classifiers",
+        action="store_true",
+        help="train a local classifier where none is pinned or given (records say so)",
+    )
     p.add_argument("--out", type=Path, default=Path("results/latest"))
     p.add_argument("--cache-dir", type=Path, default=Path(".cache"))
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -641,6 +631,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         data_root=args.data_root,
         data=_kv(args.data, "--data"),
         checkpoints=_kv(args.checkpoint, "--checkpoint"),
+        classifiers=_kv(args.classifier, "--classifier", list(chosen_p)),
+        train_classifiers=args.train_classifiers,
         weights_dir=args.weights_dir,
         cache_dir=output_folder(args.cache_dir, "--cache-dir"),
         retry_failed=args.retry_failed,

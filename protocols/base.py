@@ -22,6 +22,19 @@ from PIL import Image, UnidentifiedImageError
 from benchmark.errors import UserError
 
 KINDS = ("paired", "multi_domain", "few_shot", "attributes")
+# the fields (and params) a protocol classifier depends on: its pin is keyed by their hash
+DATA_FIELDS = (
+    "name",
+    "kind",
+    "dataset",
+    "train_split",
+    "test_split",
+    "image_size",
+    "domains",
+    "attributes",
+    "synthetic",
+)
+DATA_PARAMS = ("resize", "classifier_steps")
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,16 @@ class Protocol:
         """sha256 over the canonical JSON of every field except free-text notes (12 hex)."""
         data = self.to_dict()
         data.pop("notes")
+        blob = json.dumps(data, sort_keys=True, default=list).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    @property
+    def data_hash(self) -> str:
+        """sha256 (12 hex) of what a protocol classifier learns from: the data, its splits,
+        size, classes and resize, and the classifier's training length; not the metrics, counts
+        or version, so a metric-only change keeps the pinned instrument."""
+        data = {k: getattr(self, k) for k in DATA_FIELDS}
+        data["params"] = {k: self.param(k) for k in DATA_PARAMS}
         blob = json.dumps(data, sort_keys=True, default=list).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from benchmark import device as devices
-from benchmark.classifier import ProtocolClassifier, train_or_load
+from benchmark.classifier import ProtocolClassifier
 from benchmark.errors import UserError
 from benchmark.features import (
     INCEPTION_COMPAT,
@@ -212,8 +212,11 @@ def prepare(
     cache_dir: Path,
     weights_dir: Path | None = None,
     seed: int = 0,
+    *,
+    classifier: ProtocolClassifier,
 ) -> MetricContext:
-    """Once per protocol: train-or-load the protocol classifier, find the standard weights."""
+    """Once per protocol: the protocol classifier (a frozen instrument, found by the caller:
+    benchmark.instruments) as first extractor, then the standard ones whose weights exist."""
     load_families()
     device = devices.resolve(device)
     unknown = [m for m in protocol.metrics if m not in FAMILIES]
@@ -222,7 +225,7 @@ def prepare(
             f"protocol {protocol.name} asks for unknown metric families {unknown}; "
             f"known: {', '.join(FAMILIES)}"
         )
-    clf = train_or_load(protocol, data, device, Path(cache_dir), seed=seed)
+    clf = classifier
     extractors = [clf.extractor(device)]
     missing: dict[str, str] = {}
     for ex_id in protocol.param("extractors", (INCEPTION_COMPAT,)):

@@ -70,3 +70,8 @@ def extractor_label(extractor: str | None, protocol_extractors: int = 1) -> str:
     if is_protocol_extractor(extractor) and protocol_extractors <= 1:
         return PROTOCOL_EXTRACTOR_LABEL
     return extractor
+
+
+# a protocol classifier other than the file its protocol pins (benchmark.instruments): its
+# numbers compare only with numbers of the same weights
+LOCAL_LABEL = "local instrument — comparable only with the same sha"

@@ -158,6 +158,16 @@ class Table:
     def slug(self) -> str:
         return f"{self.protocol}-{self.protocol_hash}"
 
+    def official_instrument(self, extractor: str | None) -> bool:
+        """Whether every record measured with this protocol classifier used the file the
+        protocol pins (benchmark.instruments); a local one is comparable only by its sha."""
+        seen = {
+            r.provenance.get("instrument", "unknown (recorded before instruments were pinned)")
+            for r in self.records
+            if r.extractor == extractor
+        }
+        return seen <= {"official"}
+
     def extractor_label(self, extractor: str | None) -> str:
         n = len({c.extractor for c in self.columns if is_protocol_extractor(c.extractor)})
         return extractor_label(extractor, n)

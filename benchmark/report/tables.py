@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from benchmark.records import Record
-from benchmark.report.labels import SPEED_LABEL
+from benchmark.report.labels import LOCAL_LABEL, SPEED_LABEL
 from benchmark.report.model import Cell, Column, Results, Row, Table, flatten, fmt_mean_std
 
 
@@ -48,6 +48,7 @@ def classifier_line(table: Table) -> str:
         f"Feature extractor {ext or '(unnamed)'}"
         + (f" (“{table.extractor_label(ext)}” in the columns)" if ext in _used(table) else "")
         + f": held-out {', '.join(parts)}"
+        + ("" if table.official_instrument(ext) else f" ({LOCAL_LABEL})")
         for ext, parts in by_ext.items()
     )
 

@@ -12,7 +12,7 @@ import torch_fidelity
 import benchmark.features as features
 from benchmark import metrics
 from benchmark.features import INCEPTION_COMPAT, images_to_uint8
-from tests.metrics.fixtures import samples, tiny_data, tiny_protocol
+from tests.metrics.fixtures import prepare, samples, tiny_data, tiny_protocol
 
 ALL = ("fid", "kid", "is", "cis", "prc", "lpips_diversity", "accuracy", "content")
 
@@ -32,7 +32,7 @@ def setup(offline, tmp_path_factory):
     protocol = tiny_protocol(ALL, extractors=(INCEPTION_COMPAT,))
     data = tiny_data(protocol)
     cache = tmp_path_factory.mktemp("cache")
-    ctx = metrics.prepare(protocol, data, torch.device("cpu"), cache)
+    ctx = prepare(protocol, data, torch.device("cpu"), cache)
     return protocol, data, cache, ctx
 
 
@@ -51,17 +51,17 @@ def test_classifier_is_cached_by_content_and_reports_heldout_accuracy(setup, mon
     import benchmark.classifier as clf
 
     monkeypatch.setattr(clf, "_train", lambda *a, **k: pytest.fail("retrained a cached model"))
-    again = metrics.prepare(protocol, data, torch.device("cpu"), cache)
+    again = prepare(protocol, data, torch.device("cpu"), cache)
     assert again.classifier.id == ctx.classifier.id
     changed = tiny_data(protocol)
     changed.fingerprint = "tiny-fp-2"  # other data -> other key -> trains again
     with pytest.raises(pytest.fail.Exception):
-        metrics.prepare(protocol, changed, torch.device("cpu"), cache)
+        prepare(protocol, changed, torch.device("cpu"), cache)
 
 
 def test_evaluate_one_pass_per_set_and_reference_features_cached_on_disk(setup):
     protocol, data, cache, _ = setup
-    ctx = metrics.prepare(protocol, data, torch.device("cpu"), cache)
+    ctx = prepare(protocol, data, torch.device("cpu"), cache)
     ex = ctx.protocol_extractor
     s = samples(data, seed=0)
     values = metrics.evaluate(s, ctx)
@@ -84,7 +84,7 @@ def test_evaluate_one_pass_per_set_and_reference_features_cached_on_disk(setup):
         "content_pose",
     } <= ok
     # a second baseline against the same reference sets: no reference forward at all
-    ctx2 = metrics.prepare(protocol, data, torch.device("cpu"), cache)
+    ctx2 = prepare(protocol, data, torch.device("cpu"), cache)
     metrics.evaluate(samples(data, seed=1), ctx2)
     assert ctx2.protocol_extractor.forward_images == n_fake + n_inputs
     assert ctx2.store.disk_hits == 2

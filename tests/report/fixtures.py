@@ -89,6 +89,8 @@ def _prov(protocol: str, phash: str, synthetic: bool, extractor: str | None, whe
     }
     if extractor:
         prov["extractor"] = {"name": extractor, "weights_sha256": "9" * 64}
+    if extractor and extractor.startswith("protocol:"):
+        prov["instrument"] = "official"  # the protocol's pinned classifier file
     return prov
 
 
