@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 from PIL import Image
 
-from benchmark import features
+from benchmark import features, metrics
+from benchmark.classifier import train_or_load
 from benchmark.samples import TaskSamples
 from protocols.base import Item, Protocol, ProtocolData, Split
 
@@ -109,16 +113,73 @@ def samples(
     return out
 
 
-def random_inception_file(path: Path) -> None:
-    """torch-fidelity's Inception with random weights (its constructor needs a state dict)."""
+# Seeded weights for torch-fidelity's Inception: its default init shrinks activations layer by
+# layer (2048-d features ~3e-8, FID 3e-14, KID 0, IS 1.000), so tests comparing with
+# torch-fidelity compared zero with zero. Measured with these weights on full-range noise and
+# smooth images (the tests' CLI and benchmark sets): mean |2048-d feature| 0.36-0.46, FID 76-127,
+# KID 0.07-0.14, IS 1.28-1.47. Calibrated for full-range images: low-contrast or dark sets drive
+# the features up ~20x and the logits into saturation (IS back to 1).
+INCEPTION_SEED = 0
+LOGIT_SPREAD = 4.0  # std of one logit across the calibration images: IS clearly above 1
+
+
+def _calibration_images(g: torch.Generator, size: int = 32) -> torch.Tensor:
+    """uint8 value noise from coarse (2 px grid, upsampled) to per-pixel: batch-norm statistics
+    taken on them keep both the smooth and the pixel-noise images of the tests at O(1)."""
+    grids = [torch.rand(1, 3, n, n, generator=g) for n in (2, 4, 8)]
+    smooth = [F.interpolate(x, size=size, mode="bilinear", align_corners=False) for x in grids]
+    batch = torch.cat([*smooth, torch.rand(1, 3, size, size, generator=g)])
+    return (batch * 255).round().to(torch.uint8)
+
+
+@functools.cache
+def _random_inception_state() -> dict[str, torch.Tensor]:
+    """He-normal convs; each batch norm's running mean/var set to its conv's output statistics
+    on the calibration images (a hook on the conv, so deeper layers see normalised inputs in the
+    same forward); fc scaled to ``LOGIT_SPREAD``. Cached: 1-7 s on 2 CPU cores, by load."""
     orig = tf_inception.FeatureExtractorInceptionV3.load_state_dict
     tf_inception.FeatureExtractorInceptionV3.load_state_dict = lambda self, sd, *a, **k: None
     real_url = tf_inception.load_state_dict_from_url
     tf_inception.load_state_dict_from_url = lambda *a, **k: {}
     try:
-        torch.manual_seed(0)
         fe = tf_inception.FeatureExtractorInceptionV3("x", ["2048"])
     finally:
         tf_inception.FeatureExtractorInceptionV3.load_state_dict = orig
         tf_inception.load_state_dict_from_url = real_url
-    torch.save(fe.state_dict(), path / features.INCEPTION_COMPAT_FILE)
+    g = torch.Generator().manual_seed(INCEPTION_SEED)
+    bn_of: dict[torch.nn.Module, torch.nn.BatchNorm2d] = {}
+
+    def calibrate(conv: torch.nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        var, mean = torch.var_mean(out, dim=(0, 2, 3), correction=0)
+        bn_of[conv].running_mean.copy_(mean)
+        bn_of[conv].running_var.copy_(var)
+
+    hooks = []
+    with torch.no_grad():
+        for block in fe.modules():
+            if isinstance(block, tf_inception.BasicConv2d):
+                w = block.conv.weight
+                w.copy_(torch.randn(w.shape, generator=g) * math.sqrt(2 / w[0].numel()))
+                bn_of[block.conv] = block.bn
+                hooks.append(block.conv.register_forward_hook(calibrate))
+        (pool,) = fe(_calibration_images(g))
+        for h in hooks:
+            h.remove()
+        w = torch.randn(fe.fc.weight.shape, generator=g)
+        spread = ((pool - pool.mean(0)) @ w.T).std(0).mean()
+        fe.fc.weight.copy_(w * (LOGIT_SPREAD / spread))
+        fe.fc.bias.zero_()
+    return fe.state_dict()
+
+
+def random_inception_file(path: Path) -> None:
+    """torch-fidelity's Inception file layout with seeded weights whose features differ between
+    images (its constructor needs a state dict, so the bare module is built with loading off)."""
+    torch.save(_random_inception_state(), path / features.INCEPTION_COMPAT_FILE)
+
+
+def prepare(protocol, data, device, cache, weights_dir=None) -> metrics.MetricContext:
+    """metrics.prepare with the tiny protocol's classifier trained (or reused) in ``cache``:
+    tiny protocols have no pinned instrument, as a run with --train-classifiers."""
+    clf = train_or_load(protocol, data, torch.device(device), Path(cache))
+    return metrics.prepare(protocol, data, device, cache, weights_dir, classifier=clf)
