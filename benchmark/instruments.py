@@ -45,7 +45,8 @@ class Pin:
     presets: tuple[str, ...]
 
 
-def load_pins(path: Path = PINS_FILE) -> list[Pin]:
+def load_pins(path: Path | None = None) -> list[Pin]:
+    path = path or PINS_FILE
     try:
         rows = json.loads(path.read_text())["pins"]
         return [Pin(**{**r, "presets": tuple(r["presets"])}) for r in rows]

@@ -104,15 +104,15 @@ def diversity_family(ctx: MetricContext, group, variant: str):
     }
     if not all(s.multimodal for s in group):
         note = "deterministic baseline: diversity is 0 by definition"
-        ex_id = ctx.protocol_extractor.id if ctx.protocol_extractor else None
+        ex = ctx.protocol_extractor
         return [
             value("lpips_diversity", 0.0, variant=variant, provenance={**prov, "note": note}),
             value(
                 "feature_diversity",
                 0.0,
                 variant=variant,
-                extractor=ex_id,
-                provenance={**prov, "note": note},
+                extractor=ex.id if ex else None,
+                provenance={**prov, **(ex.provenance() if ex else {}), "note": note},
             ),
         ]
     short = [s.task for s in group if s.outputs_per_input < 2]
