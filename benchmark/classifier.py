@@ -361,26 +361,27 @@ def train_or_load(
     return from_file(path, protocol.name)
 
 
-def load_cached(cache_dir: Path, spec: str) -> ProtocolClassifier:
-    """``NAME`` or ``NAME@sha12``: a classifier trained earlier by a run of that protocol
-    (copies of one file count once)."""
+def load_cached(cache_dir: Path, spec: str, folders: tuple[Path, ...] = ()) -> ProtocolClassifier:
+    """``NAME`` or ``NAME@sha12``: a classifier of that protocol in ``folders`` (the pinned
+    instruments) or trained earlier under ``cache_dir`` (copies of one file count once)."""
     name, _, sha = spec.partition("@")
     found: dict[str, ProtocolClassifier] = {}
-    for path in sorted((Path(cache_dir) / "classifiers").glob(f"{name}-*.pt")):
+    paths = [p for f in (*folders, Path(cache_dir) / "classifiers") for p in f.glob(f"{name}-*.pt")]
+    for path in sorted(paths):
         clf = from_file(path)
         if clf.weights_sha256.startswith(sha):
             found.setdefault(clf.weights_sha256, clf)
     if not found:
         raise UserError(
-            f"no trained classifier for protocol '{spec}' under "
-            f"{Path(cache_dir) / 'classifiers'}; pass --classifier FILE (the protocol's "
-            "pinned file or one from `python -m benchmark classifier train`)"
+            f"no classifier for protocol '{spec}' among the pinned instruments or under "
+            f"{Path(cache_dir) / 'classifiers'}; pass --extractor protocol:FILE.pt (one from "
+            "`python -m benchmark classifier train`)"
         )
     if len(found) > 1:
         ids = ", ".join(c.id for c in found.values())
         raise UserError(
             f"several classifiers for protocol '{name}' ({ids}); pick one with "
-            "--extractor protocol:NAME@SHA12 or pass --classifier FILE"
+            "--extractor protocol:NAME@SHA12 or protocol:FILE.pt"
         )
     return next(iter(found.values()))
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import protocols
+from benchmark import datasets
 from benchmark.errors import output_folder
 from benchmark.progress import log
 
@@ -25,8 +26,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     pdef = protocols.get(args.protocol)
     synthetic = (Path(args.path) / "synthetic.json").is_file()
     data = pdef.load(Path(args.path), pdef.spec(synthetic=synthetic))
-    for item in data.test.items:  # decode every test image: truncated files fail here
+    for item in data.test.items:  # decode and convert every test image as a run reads it
         data.image(item)
+    datasets.verify(data, None)  # and every training image
     info = {"protocol": args.protocol, "protocol_hash": data.protocol.hash, **data.describe()}
     print(json.dumps(info, indent=1))
     return 0

@@ -9,10 +9,11 @@ import tempfile
 from pathlib import Path
 
 import protocols
+from benchmark.atomic import write_bytes
 from benchmark.errors import UserError
 from benchmark.presets import Preset
-from benchmark.progress import log
-from protocols.base import ProtocolData
+from benchmark.progress import Progress, log
+from protocols.base import ProtocolData, check_image
 
 
 def resolve(
@@ -62,3 +63,21 @@ def load(name: str, root: Path, preset: Preset) -> ProtocolData:
     )
     log.info(f"reading {name} from {root} ({'synthetic twin' if synthetic else 'real data'})")
     return pdef.load(root, spec)
+
+
+def verify(data: ProtocolData, cache_dir: Path | None) -> None:
+    """Decode every training image once per dataset fingerprint (the loaders decode the test
+    split on every load), so a bad file is one line naming it before any work, not a failed
+    cell; remembered under ``cache_dir/verified/``."""
+    marker = (
+        cache_dir / "verified" / f"{data.protocol.name}-{data.fingerprint}" if cache_dir else None
+    )
+    if marker is not None and marker.is_file():
+        return
+    paths = sorted({it.path for it in data.train.items})
+    prog = Progress(len(paths), f"checking the {data.protocol.name} training images", every=10.0)
+    for rel in paths:
+        check_image(data.root / rel)
+        prog.update()
+    if marker is not None:
+        write_bytes(marker, f"{len(paths)} training images of {data.root} decode\n".encode())

@@ -61,6 +61,13 @@ def pin_for(protocol: Protocol, pins: list[Pin] | None = None) -> Pin | None:
     return None
 
 
+def mark(clf: ProtocolClassifier) -> ProtocolClassifier:
+    """Official when its weights are those a pin of its protocol names, else local."""
+    pinned = {p.sha256 for p in load_pins() if p.protocol == clf.protocol}
+    clf.instrument = OFFICIAL if clf.weights_sha256 in pinned else LOCAL
+    return clf
+
+
 def card_path(weights: Path) -> Path:
     return weights.with_suffix(".card.json")
 

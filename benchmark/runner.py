@@ -502,6 +502,8 @@ def run(cfg: RunConfig) -> dict[str, int]:
     counts = {"done": 0, "skipped": 0, "failed": 0, "busy": 0}
     cfg.out.mkdir(parents=True, exist_ok=True)
     loaded = [load_protocol(name, cfg) for name in cfg.protocols]  # validate all data first
+    for data in loaded:
+        datasets.verify(data, cfg.cache_dir)
     located = {  # and find every instrument before any work
         d.protocol.name: instruments.locate(
             d.protocol,

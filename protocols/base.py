@@ -210,7 +210,13 @@ def check_image(path: Path) -> None:
     try:
         with Image.open(path) as img:
             img.load()
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+    except (
+        OSError,
+        UnidentifiedImageError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise UserError(
             f"cannot read image {path} ({exc}); replace or delete the file "
             "(or regenerate the dataset)"

@@ -11,8 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 import protocols
 from benchmark import classifier, datasets, instruments, presets
@@ -110,6 +112,14 @@ def _run(out: Path, cache: Path, *extra: str) -> int:
     return main([*argv, "--out", str(out), "--cache-dir", str(cache), *extra])
 
 
+def _error_line(capsys) -> str:
+    """The one error line of a refused command (the log's progress lines share stderr)."""
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1 and err.rstrip().endswith(lines[0]) and "Traceback" not in err, err
+    return lines[0]
+
+
 def _classifier_records(out: Path) -> list[rec.Record]:
     return [
         r
@@ -125,8 +135,8 @@ def test_a_run_never_trains_an_instrument_unasked_and_labels_one_it_trained(
     empty.write_text('{"pins": []}')
     monkeypatch.setattr(instruments, "PINS_FILE", empty)
     assert _run(tmp_path / "refused", cache, "--no-report") == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "no official classifier" in err
+    err = _error_line(capsys)
+    assert "no official classifier" in err
     assert "benchmark classifier train afhq --preset smoke" in err and "--train-classifiers" in err
     assert not (tmp_path / "refused" / "records").exists()
 
@@ -171,8 +181,7 @@ def test_classifier_train_and_card_then_a_run_with_it_is_refused_by_the_gate_in_
 
     capsys.readouterr()
     assert main(["regress", "--results", str(out), "--reference", str(REFERENCE)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == [
+    assert [_error_line(capsys)] == [
         f"error: afhq: classifier {clf.weights_sha256[:12]} here, 845d5b41e828 in the "
         "reference: not comparable; pass --classifier or rebuild the reference"
     ]
@@ -190,8 +199,7 @@ def test_bad_classifier_flags_are_one_line_errors(tmp_path, cache, capsys, flag,
     by = {p.protocol: instruments.INSTRUMENTS_DIR / p.file for p in PINS}
     value = flag.format(pinned=by["afhq"], missing=tmp_path / "nope.pt", other=by["edges2shoes"])
     assert _run(tmp_path / "r", cache, "--no-report", "--classifier", value) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and needle in err
+    assert needle in _error_line(capsys)
 
 
 def test_other_weights_under_the_pinned_name_are_refused(tmp_path, cache, mine, capsys):
@@ -200,5 +208,28 @@ def test_other_weights_under_the_pinned_name_are_refused(tmp_path, cache, mine, 
     weights.mkdir()
     (weights / pin.file).write_bytes(mine.read_bytes())
     assert _run(tmp_path / "r", cache, "--no-report", "--weights-dir", str(weights)) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and f"afhq pins {pin.sha256[:12]}" in err
+    assert f"afhq pins {pin.sha256[:12]}" in _error_line(capsys)
+
+
+def test_metrics_cli_measures_with_a_pinned_classifier_by_name_or_with_any_file(
+    tmp_path, mine, capsys
+):
+    rng = np.random.default_rng(0)
+    for name, lo in (("real", 0), ("fake", 96)):
+        (tmp_path / name).mkdir()
+        for i in range(8):
+            pixels = rng.integers(lo, lo + 160, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
+    argv = ["metrics", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake")]
+    argv += ["--metrics", "fid", "--cache-dir", str(tmp_path / "empty"), "--json"]
+    pin = next(p for p in PINS if p.protocol == "afhq")
+    for extractor, status, file in (
+        ("protocol:afhq", instruments.OFFICIAL, pin.file),
+        (f"protocol:{mine}", instruments.LOCAL, mine.name),
+    ):
+        capsys.readouterr()
+        assert main([*argv, "--extractor", extractor]) == 0
+        (fid,) = json.loads(capsys.readouterr().out)["metrics"]
+        assert fid["status"] == "ok" and fid["value"] > 0
+        assert fid["provenance"]["instrument"] == status
+        assert fid["provenance"]["classifier_file"] == file

@@ -20,9 +20,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from benchmark import device as devices
-from benchmark.classifier import load_cached
+from benchmark.classifier import from_file, load_cached
 from benchmark.errors import UserError, output_folder
 from benchmark.features import INCEPTION_COMPAT, INCEPTION_TORCHVISION, FeatureStore, build_standard
+from benchmark.instruments import INSTRUMENTS_DIR, mark
 from benchmark.metrics import FAMILIES, MetricContext, MetricValue, evaluate, load_families
 from benchmark.metrics.lpips_div import LPIPS_VERSIONS
 from benchmark.samples import TaskSamples
@@ -183,7 +184,11 @@ def run(args: argparse.Namespace) -> int:
     ex_id = ALIASES.get(args.extractor, args.extractor)  # after the cheap folder checks
     classifier, extractors = None, []
     if ex_id.startswith("protocol:"):
-        classifier = load_cached(cache_dir, ex_id.split(":", 1)[1])
+        spec = ex_id.split(":", 1)[1]
+        if spec.endswith(".pt"):
+            classifier = mark(from_file(Path(spec)))
+        else:
+            classifier = mark(load_cached(cache_dir, spec, (INSTRUMENTS_DIR,)))
         extractors = [classifier.extractor(device)]
     elif not set(wanted) <= NO_EXTRACTOR:
         extractors = [build_standard(ex_id, weights_dir, device)]
@@ -278,7 +283,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "--extractor",
         default="inception",
         help="inception (torch-fidelity's), inception-v3-torchvision (StarGAN v2's), "
-        "or protocol:NAME[@SHA12] (a classifier trained by a run)",
+        "protocol:NAME[@SHA12] (a pinned protocol classifier, or one a run trained with "
+        "--train-classifiers) or protocol:FILE.pt",
     )
     p.add_argument("--weights-dir", default=None, help="folder holding standard weights files")
     p.add_argument(
