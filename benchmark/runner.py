@@ -237,7 +237,8 @@ def sample_task(
                 )
             if not torch.isfinite(y).all():
                 raise CellFailure(f"{net.name} produced NaN/inf images on task {task.task}")
-            outs[lo:hi, j] = y.clamp(-1, 1).float().cpu()
+            outs[lo:hi, j] = y.float().cpu()  # raw: each metric clamps or quantises as its
+            # protocol says (StarGAN v2 scores LPIPS on unclamped outputs)
     # references only of the inputs saved as samples: metrics never read them, and few-shot
     # K=20 for all 30,000 inputs at 128 px would take 118 GB
     shown = min(n, cfg.preset.save_inputs) if task.references is not None else 0

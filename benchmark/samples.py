@@ -16,7 +16,8 @@ import torch
 class TaskSamples:
     """Outputs of one baseline on one protocol task in one synthesis mode.
 
-    Images are float tensors in [-1, 1] on the CPU.
+    Images are float tensors on the CPU: inputs in [-1, 1], outputs as the method returned them
+    (finite; each metric clamps or quantises them as its protocol says).
     """
 
     task: str  # "edges2shoes", "cat2dog", "Blond_Hair", "k=5"

@@ -50,7 +50,7 @@ class AFHQ(ProtocolDef):
     name = "afhq"
     paper = Protocol(
         name="afhq",
-        version=1,
+        version=2,  # 2: StarGAN v2's eval pipeline step for step (PIL resizes, its FID, LPIPS)
         kind="multi_domain",
         dataset="AFHQ (StarGAN v2): train/ and val/ (v1) or test/ (v2) with cat, dog, wild",
         train_split="train",
@@ -66,6 +66,21 @@ class AFHQ(ProtocolDef):
             ("diversity_pairs", "all"),
             ("fid_real", "train"),
             ("extractors", ("inception-v3-compat", "inception-v3-torchvision")),
+            ("resize_filter", "bilinear"),
+            ("fid_formula", "stargan-v2"),
+            ("lpips_batch", 32),
+            ("lpips_outputs", "raw"),
+        ),
+        follows="clovaai/stargan-v2 metrics/eval.py, fid.py, lpips.py and core/data_loader.py "
+        "(875b70a): the inception-v3-torchvision FID and the LPIPS diversity",
+        deviations=(
+            "LPIPS batches of 32 inputs are taken in the suite's input order; eval.py's loader "
+            "is shuffled, so which inputs share the short last batch is another draw",
+            "reference-guided: one reference per input from a fresh shuffle of the target "
+            "domain's test images each output round; eval.py takes batches of one shuffled "
+            "drop_last loader across input batches and rounds (same distribution, another draw)",
+            "additions StarGAN v2 does not report: the inception-v3-compat and protocol "
+            "classifier columns, KID, IS, CIS, accuracy and content",
         ),
         notes="stargan-v2 metrics/eval.py: all val inputs x 10 outputs per ordered pair; FID vs "
         "target-domain train images, mean over the 6 tasks; LPIPS over 45 pairs.",

@@ -34,7 +34,7 @@ DATA_FIELDS = (
     "attributes",
     "synthetic",
 )
-DATA_PARAMS = ("resize", "classifier_steps")
+DATA_PARAMS = ("resize", "resize_filter", "classifier_steps")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,10 @@ class Protocol:
     params: tuple[tuple[str, Any], ...] = ()  # metric parameters and protocol-specific knobs
     preset: str = "paper"
     synthetic: bool = False  # True when this is the protocol's synthetic twin
+    # the authors' evaluation code this protocol reproduces step for step ("" when they released
+    # none), and every named way it does not (docs/protocols.md has the step-by-step comparison)
+    follows: str = ""
+    deviations: tuple[str, ...] = ()
     notes: str = ""
 
     def param(self, key: str, default: Any = None) -> Any:
@@ -143,7 +147,10 @@ class ProtocolData:
                 f"cannot read image {path} ({exc}); replace or delete the file "
                 "(or regenerate the dataset)"
             ) from exc
-        tensor = to_tensor(img, self.protocol.image_size, self.protocol.param("resize", "crop"))
+        p = self.protocol
+        tensor = to_tensor(
+            img, p.image_size, p.param("resize", "crop"), p.param("resize_filter", "bicubic")
+        )
         nbytes = tensor.numel() * tensor.element_size()
         if self._cached_bytes + nbytes <= self.cache_limit_bytes:
             self._cache[key] = tensor
@@ -166,17 +173,24 @@ class ProtocolData:
 
 
 RESIZES = ("crop", "squash")
+FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
 
 
-def to_tensor(img: Image.Image, size: int, resize: str = "crop") -> torch.Tensor:
-    """RGB, made square, resized to ``size`` (bicubic, antialiased), mapped to [-1, 1].
+def to_tensor(
+    img: Image.Image, size: int, resize: str = "crop", filter: str = "bicubic"
+) -> torch.Tensor:
+    """RGB, made square, resized to ``size`` by PIL on 8-bit pixels, mapped to [-1, 1].
 
     ``resize`` (the protocol's ``resize`` param): "crop" takes the centred square first, like
     StarGAN's CenterCrop (a no-op on square images); "squash" scales the whole image to
     ``size`` x ``size`` whatever its aspect, as FUNIT's test_k_shot.py Resize((128, 128)) does
-    to Animal Faces' non-square crops."""
+    to Animal Faces' non-square crops. ``filter`` (``resize_filter``): PIL's antialiased
+    "bicubic", or "bilinear", torchvision ``Resize``'s default on PIL images (StarGAN v2's
+    ``get_eval_loader``)."""
     if resize not in RESIZES:
         raise ValueError(f"unknown resize {resize!r}; use one of {RESIZES}")
+    if filter not in FILTERS:
+        raise ValueError(f"unknown resize_filter {filter!r}; use one of {tuple(FILTERS)}")
     img = img.convert("RGB")
     w, h = img.size
     if w != h and resize == "crop":
@@ -184,14 +198,16 @@ def to_tensor(img: Image.Image, size: int, resize: str = "crop") -> torch.Tensor
         left, top = (w - s) // 2, (h - s) // 2
         img = img.crop((left, top, left + s, top + s))
     if img.size != (size, size):
-        img = img.resize((size, size), Image.BICUBIC)
+        img = img.resize((size, size), FILTERS[filter])
     arr = np.asarray(img, dtype=np.float32) / 127.5 - 1.0
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] to uint8 in [0, 255], the quantisation every saved PNG goes through."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    """Images in [-1, 1] to uint8 in [0, 255] as ``torchvision.utils.save_image`` writes them
+    (StarGAN v2's and MUNIT's saved outputs): [0, 1] clamped, times 255, plus 0.5, truncated."""
+    x01 = ((x.float() + 1) / 2).clamp(0, 1)
+    return x01.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
 
 
 def open_image(path: Path, item: Item) -> Image.Image:

@@ -47,7 +47,7 @@ class CelebAStarGAN(CelebAAttributes):
     name = "celeba_stargan"
     paper = Protocol(
         name="celeba_stargan",
-        version=1,
+        version=2,  # 2: resized with PIL bilinear, as StarGAN's torchvision Resize
         kind="attributes",
         dataset="CelebA aligned: images/ (StarGAN's celeba.zip) or img_align_celeba/, "
         "with list_attr_celeba.txt",
@@ -60,7 +60,16 @@ class CelebAStarGAN(CelebAAttributes):
         outputs_per_input=1,
         metrics=("accuracy", "fid", "kid", "content"),
         attributes=STARGAN_ATTRIBUTES,
-        params=(("crop", "center-square"), ("fid_real", "attribute"), ("split", "stargan")),
+        params=(
+            ("crop", "center-square"),
+            ("fid_real", "attribute"),
+            ("split", "stargan"),
+            ("resize_filter", "bilinear"),
+        ),
+        deviations=(
+            "StarGAN released no evaluation code (its paper ran a user study): the classifier "
+            "accuracy, FID, KID and content are the suite's",
+        ),
         notes="StarGAN's test split and five attributes (hair colour set, Male/Young flipped), "
         "for comparison with StarGAN's own setup; edits scored by the protocol's classifier "
         "(StarGAN itself ran a user study).",

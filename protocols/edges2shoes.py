@@ -41,7 +41,7 @@ class Edges2Shoes(ProtocolDef):
     name = "edges2shoes"
     paper = Protocol(
         name="edges2shoes",
-        version=2,  # 2: LPIPS v0.0, as BicycleGAN's diversity
+        version=3,  # 2: LPIPS v0.0, as BicycleGAN's diversity; 3: says whose code it follows
         kind="paired",
         dataset="edges2shoes (pix2pix/BicycleGAN release): train/ and val/ of A|B side-by-side JPGs",
         train_split="train",
@@ -53,6 +53,14 @@ class Edges2Shoes(ProtocolDef):
         outputs_per_input=20,
         metrics=("paired", "lpips_diversity", "fid", "kid", "is", "accuracy", "content"),
         params=(("diversity_pairs", "consecutive"), ("fid_real", "test"), ("lpips_version", "0.0")),
+        follows="junyanz/BicycleGAN README 'Metrics' with PerceptualSimilarity "
+        "lpips_1dir_allpairs.py: the LPIPS diversity",
+        deviations=(
+            "LPIPS scores the outputs in memory clamped to [-1, 1]; BicycleGAN scores the files "
+            "its test.py saved (tensor2im truncates to 8 bits)",
+            "additions BicycleGAN does not report: paired L1/PSNR/SSIM/LPIPS to the ground "
+            "truth, FID, KID, IS, accuracy and content",
+        ),
         notes="BicycleGAN: 100 val inputs x 20 outputs, LPIPS v0.0 over 19 consecutive pairs; "
         "MUNIT: 100 inputs x 19 pairs of independent draws (same expectation, other estimator). "
         "FID/KID against the val photos.",

@@ -17,13 +17,14 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import scipy.linalg
 import torch
 from torch_fidelity.metric_fid import fid_featuresdict_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import isc_featuresdict_to_metric
 from torch_fidelity.metric_kid import kernel_poly, kid_featuresdict_to_metric, mmd2
 from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 
-from benchmark.features import Extractor
+from benchmark.features import INCEPTION_TORCHVISION, Extractor
 from benchmark.metrics import (
     MetricContext,
     MetricValue,
@@ -56,6 +57,36 @@ def fid(fake: torch.Tensor, real: torch.Tensor) -> float:
     s1 = fid_featuresdict_to_statistics({"f": fake.double()}, "f")
     s2 = fid_featuresdict_to_statistics({"f": real.double()}, "f")
     return fid_statistics_to_metric(s1, s2, False)["frechet_inception_distance"]
+
+
+def fid_stargan_v2(fake: torch.Tensor, real: torch.Tensor) -> float:
+    """FID as StarGAN v2's metrics/fid.py computes it (L56-60, L72-77): numpy's mean of the
+    float32 activations (kept in float32), ``np.cov`` (float64), ``scipy.linalg.sqrtm`` of
+    Sigma_real Sigma_fake, real first, real part of the sum. Its ``disp=False`` only asked for
+    an error estimate too (deprecated in SciPy 1.17); the square root is the same call."""
+    if len(fake) < 2 or len(real) < 2:
+        raise TooFew(f"FID needs at least 2 images per set (fake {len(fake)}, real {len(real)})")
+    acts = [real.float().cpu().numpy(), fake.float().cpu().numpy()]
+    mu = [np.mean(a, axis=0) for a in acts]
+    cov = [np.cov(a, rowvar=False) for a in acts]
+    covmean = scipy.linalg.sqrtm(np.dot(cov[0], cov[1]))
+    dist = np.sum((mu[0] - mu[1]) ** 2) + np.trace(cov[0] + cov[1] - 2 * covmean)
+    return float(np.real(dist))
+
+
+# the FID of a protocol's StarGAN v2 column (``fid_formula`` param): the authors' own formula
+# for their own network; every other column uses torch-fidelity's
+FID_FORMULAS: dict[str, Callable[[torch.Tensor, torch.Tensor], float]] = {
+    "torch-fidelity": fid,
+    "stargan-v2": fid_stargan_v2,
+}
+
+
+def fid_formula(ctx: MetricContext, ex: Extractor) -> str:
+    wanted = ctx.protocol.param("fid_formula", "torch-fidelity")
+    if wanted not in FID_FORMULAS:
+        raise ValueError(f"unknown fid_formula {wanted!r}; use one of {tuple(FID_FORMULAS)}")
+    return wanted if ex.id == INCEPTION_TORCHVISION else "torch-fidelity"
 
 
 def fid_low_rank(x1: np.ndarray, x2: np.ndarray) -> float:
@@ -219,12 +250,18 @@ def _two_sample(
 
 @family("fid", ("fid",))
 def fid_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
-    def score(f: torch.Tensor, r: torch.Tensor) -> tuple[Scored]:
-        return ((fid(f, r), None, None),)
+    def run(ex: Extractor) -> list[MetricValue]:
+        formula = fid_formula(ctx, ex)
 
-    return per_extractor(
-        ctx, ["fid"], variant, lambda ex: _two_sample(ctx, group, variant, ("fid",), ex, score)
-    )
+        def score(f: torch.Tensor, r: torch.Tensor) -> tuple[Scored]:
+            return ((FID_FORMULAS[formula](f, r), None, None),)
+
+        out = _two_sample(ctx, group, variant, ("fid",), ex, score)
+        for mv in out:
+            mv.provenance["fid_formula"] = formula
+        return out
+
+    return per_extractor(ctx, ["fid"], variant, run)
 
 
 @family("kid", ("kid",))

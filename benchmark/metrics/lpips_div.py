@@ -3,7 +3,10 @@ the same pairs in the protocol classifier's feature space, which needs no downlo
 
 Pairs follow ``protocol.param("diversity_pairs")``: ``consecutive`` (BicycleGAN: i, i+1) or
 ``all`` (StarGAN v2 metrics/lpips.py: all K(K-1)/2). Per input the mean over pairs, then the mean
-over inputs, then over tasks. A deterministic baseline scores 0 by definition.
+over inputs (or, with ``lpips_batch`` B, StarGAN v2's eval.py L62-95: the mean over each batch of
+B inputs, then the plain mean over batches, so a short last batch weighs as much as a full one),
+then over tasks. ``lpips_outputs``: "clamped" to [-1, 1], or "raw" as the generator returned them
+(StarGAN v2 scores its in-memory outputs). A deterministic baseline scores 0 by definition.
 """
 
 from __future__ import annotations
@@ -67,13 +70,21 @@ def pair_indices(k: int, mode: str) -> list[tuple[int, int]]:
     raise ValueError(f"unknown diversity_pairs {mode!r}; use 'consecutive' or 'all'")
 
 
-def pairwise_mean(n: int, k: int, pairs, dist) -> float:
-    """Mean over inputs of the mean over that input's pairs; ``dist(ia, ib)`` takes flat
-    output indices and returns one distance per pair."""
+def per_input(n: int, k: int, pairs, dist) -> torch.Tensor:
+    """Each input's mean over its pairs (float64); ``dist(ia, ib)`` takes flat output indices
+    and returns one distance per pair."""
     ia = torch.tensor([i * k + a for i in range(n) for a, _ in pairs])
     ib = torch.tensor([i * k + b for i in range(n) for _, b in pairs])
-    d = dist(ia, ib).double().view(n, len(pairs))
-    return float(d.mean(dim=1).mean())
+    return dist(ia, ib).double().view(n, len(pairs)).mean(dim=1)
+
+
+def pairwise_mean(n: int, k: int, pairs, dist, batch: int | None = None) -> float:
+    """Mean over inputs of ``per_input``; with ``batch``, the mean of per-batch means over
+    consecutive batches of that many inputs (StarGAN v2's aggregation)."""
+    values = per_input(n, k, pairs, dist)
+    if not batch:
+        return float(values.mean())
+    return float(torch.stack([b.mean() for b in values.split(batch)]).mean())
 
 
 DIV_LAYERS = ("content", "final")  # the protocol classifier's last two conv stages
@@ -128,22 +139,30 @@ def diversity_family(ctx: MetricContext, group, variant: str):
     ]
 
 
+LPIPS_OUTPUTS = ("clamped", "raw")
+
+
 def _lpips_diversity(ctx, group, variant, mode, prov):
     model, reason = ctx.lpips()
     if model is None:
         return not_ok("lpips_diversity", "skipped", reason, variant=variant)
+    outputs = ctx.protocol.param("lpips_outputs", "clamped")
+    if outputs not in LPIPS_OUTPUTS:
+        raise ValueError(f"unknown lpips_outputs {outputs!r}; use one of {LPIPS_OUTPUTS}")
+    batch = ctx.protocol.param("lpips_batch")
     per_task = {}
     for s in group:
-        flat = s.flat_outputs()
+        flat = s.flat_outputs() if outputs == "raw" else s.flat_outputs().clamp(-1, 1)
         per_task[s.task] = pairwise_mean(
             s.num_inputs,
             s.outputs_per_input,
             pair_indices(s.outputs_per_input, mode),
             lambda ia, ib, flat=flat: model.distance(flat[ia], flat[ib]),
+            batch,
         )
-    return over_tasks(
-        "lpips_diversity", per_task, variant, provenance={**prov, **model.provenance()}
-    )
+    agg = f"mean over batches of {batch} inputs (in input order)" if batch else "mean over inputs"
+    prov = {**prov, **model.provenance(), "outputs": outputs, "aggregate": agg}
+    return over_tasks("lpips_diversity", per_task, variant, provenance=prov)
 
 
 def _feature_diversity(ctx, group, variant, mode, prov):

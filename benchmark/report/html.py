@@ -24,6 +24,7 @@ from benchmark.report.tables import (
     cell_text,
     classifier_line,
     failure_notes,
+    fidelity_line,
     not_computed_notes,
     row_shared_failure,
     seeds_caption,
@@ -150,6 +151,7 @@ def _table_view(
         "rows": rows,
         "caption": seeds_caption(table),
         "classifier": classifier_line(table),
+        "fidelity": fidelity_line(table),
         "not_computed": not_computed_notes(table),
         "failures": failure_notes(table),
         "grids": [

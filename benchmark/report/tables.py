@@ -53,6 +53,25 @@ def classifier_line(table: Table) -> str:
     )
 
 
+def fidelity_line(table: Table) -> str:
+    """Whose evaluation code the protocol reproduces, and every named way it does not, from the
+    protocol each record carries: "Follows X step for step, except: ..."; "" for records made
+    before protocols said so."""
+    proto = next(
+        (
+            r.provenance["protocol"]
+            for r in table.records
+            if isinstance(r.provenance.get("protocol"), dict)
+        ),
+        {},
+    )
+    follows, deviations = proto.get("follows"), list(proto.get("deviations") or ())
+    if follows:
+        text = f"Follows {follows} step for step"
+        return text + (f", except: {'; '.join(deviations)}" if deviations else "")
+    return f"Own pipeline: {'; '.join(deviations)}" if deviations else ""
+
+
 def _used(table: Table) -> set[str]:
     return {c.extractor for c in table.columns if c.extractor}
 
@@ -158,6 +177,8 @@ def markdown(results: Results) -> str:
         lines += [f"## {_md_escape(t.title)}", ""]
         clf = classifier_line(t)
         lines += [f"{_md_escape(clf)}.", ""] if clf else []
+        how = fidelity_line(t)
+        lines += [f"{_md_escape(how)}.", ""] if how else []
         lines += [f"{seeds_caption(t)}.", ""]
         if t.columns or speed:
             lines.append("| " + " | ".join(_md_escape(h) for h in head) + " |")
@@ -259,6 +280,8 @@ def latex(results: Results) -> str:
         caption = f"{tex_escape(t.title)}. {tex_escape(seeds_caption(t))}; best in bold." + (
             f" {tex_escape(clf)}." if clf else ""
         )
+        how = fidelity_line(t)  # for the author, not the reader: a comment above the table
+        out += [f"% {how}."] if how else []
         out += [
             "\\begin{table}[t]",
             "\\centering",

@@ -1,0 +1,1 @@
+"""Independent rebuilds of authors' evaluation pipelines, used as references for the suite."""
