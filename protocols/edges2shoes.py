@@ -41,7 +41,7 @@ class Edges2Shoes(ProtocolDef):
     name = "edges2shoes"
     paper = Protocol(
         name="edges2shoes",
-        version=3,  # 2: LPIPS v0.0, as BicycleGAN's diversity; 3: says whose code it follows
+        version=3,  # 2: LPIPS v0.0, as BicycleGAN's diversity; 3: on tensor2im's 8-bit images
         kind="paired",
         dataset="edges2shoes (pix2pix/BicycleGAN release): train/ and val/ of A|B side-by-side JPGs",
         train_split="train",
@@ -52,12 +52,17 @@ class Edges2Shoes(ProtocolDef):
         num_test_inputs=100,
         outputs_per_input=20,
         metrics=("paired", "lpips_diversity", "fid", "kid", "is", "accuracy", "content"),
-        params=(("diversity_pairs", "consecutive"), ("fid_real", "test"), ("lpips_version", "0.0")),
+        params=(
+            ("diversity_pairs", "consecutive"),
+            ("fid_real", "test"),
+            ("lpips_version", "0.0"),
+            ("lpips_outputs", "tensor2im"),
+        ),
         follows="junyanz/BicycleGAN README 'Metrics' with PerceptualSimilarity "
         "lpips_1dir_allpairs.py: the LPIPS diversity",
         deviations=(
-            "LPIPS scores the outputs in memory clamped to [-1, 1]; BicycleGAN scores the files "
-            "its test.py saved (tensor2im truncates to 8 bits)",
+            "consecutive pairs in output order; lpips_1dir_allpairs.py pairs files in unsorted "
+            "os.listdir order",
             "additions BicycleGAN does not report: paired L1/PSNR/SSIM/LPIPS to the ground "
             "truth, FID, KID, IS, accuracy and content",
         ),

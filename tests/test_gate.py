@@ -58,6 +58,11 @@ def test_smoke_grid_runs_every_cell_and_renders_the_leaderboard(smoke_results):
     assert len({c.baseline for c in cells}) >= 14
     page = smoke_results / "report" / "index.html"
     assert page.is_file() and "edges2shoes" in page.read_text()
+    # every table says whose evaluation code its protocol follows, or that none was released
+    md = (smoke_results / "report" / "leaderboard.md").read_text()
+    assert md.count("Follows ") == 2 and md.count("Own pipeline: ") == 3
+    assert "Follows clovaai/stargan-v2 metrics/eval.py" in page.read_text()
+    assert "% Follows junyanz/BicycleGAN" in (smoke_results / "report" / "tables.tex").read_text()
 
 
 def _gate(results: Path, capsys) -> tuple[int, str]:

@@ -5,8 +5,10 @@ Pairs follow ``protocol.param("diversity_pairs")``: ``consecutive`` (BicycleGAN:
 ``all`` (StarGAN v2 metrics/lpips.py: all K(K-1)/2). Per input the mean over pairs, then the mean
 over inputs (or, with ``lpips_batch`` B, StarGAN v2's eval.py L62-95: the mean over each batch of
 B inputs, then the plain mean over batches, so a short last batch weighs as much as a full one),
-then over tasks. ``lpips_outputs``: "clamped" to [-1, 1], or "raw" as the generator returned them
-(StarGAN v2 scores its in-memory outputs). A deterministic baseline scores 0 by definition.
+then over tasks. ``lpips_outputs``: "clamped" to [-1, 1]; "raw" as the generator returned them
+(StarGAN v2 scores its in-memory outputs); "tensor2im" as BicycleGAN's saved PNGs read back by
+PerceptualSimilarity (``(x+1)/2*255`` truncated to uint8, then ``/127.5 - 1``). A deterministic
+baseline scores 0 by definition.
 """
 
 from __future__ import annotations
@@ -139,7 +141,22 @@ def diversity_family(ctx: MetricContext, group, variant: str):
     ]
 
 
-LPIPS_OUTPUTS = ("clamped", "raw")
+LPIPS_OUTPUTS = ("clamped", "raw", "tensor2im")
+
+
+def as_scored(outputs: torch.Tensor, how: str) -> torch.Tensor:
+    """Outputs as the protocol's authors fed them to LPIPS (see the module docstring)."""
+    if how == "raw":
+        return outputs
+    if how == "clamped":
+        return outputs.clamp(-1, 1)
+    if how == "tensor2im":
+        # BicycleGAN util/util.py tensor2im: (x+1)/2*255 then astype(uint8), a truncation; it
+        # does not clamp (numpy's cast of out-of-range floats is undefined): clamped here
+        # in float32 as numpy computes it on the float32 array
+        u8 = ((outputs.float() + 1) / 2 * 255).clamp(0, 255).floor().double()
+        return (u8 / 127.5 - 1).float()  # im2tensor: uint8 / 127.5 in float64, then float32
+    raise ValueError(f"unknown lpips_outputs {how!r}; use one of {LPIPS_OUTPUTS}")
 
 
 def _lpips_diversity(ctx, group, variant, mode, prov):
@@ -147,12 +164,10 @@ def _lpips_diversity(ctx, group, variant, mode, prov):
     if model is None:
         return not_ok("lpips_diversity", "skipped", reason, variant=variant)
     outputs = ctx.protocol.param("lpips_outputs", "clamped")
-    if outputs not in LPIPS_OUTPUTS:
-        raise ValueError(f"unknown lpips_outputs {outputs!r}; use one of {LPIPS_OUTPUTS}")
     batch = ctx.protocol.param("lpips_batch")
     per_task = {}
     for s in group:
-        flat = s.flat_outputs() if outputs == "raw" else s.flat_outputs().clamp(-1, 1)
+        flat = as_scored(s.flat_outputs(), outputs)
         per_task[s.task] = pairwise_mean(
             s.num_inputs,
             s.outputs_per_input,

@@ -11,7 +11,7 @@ import protocols
 # Guard against accidental edits of a protocol: changing a paper protocol must bump its version
 # and update this table deliberately.
 PAPER_HASHES = {
-    "edges2shoes": "4593f8f7b877",
+    "edges2shoes": "d592609a1e3b",
     "afhq": "594b9f117672",
     "animal_faces": "8175c388399f",
     "celeba_attributes": "f4882a1a394c",
