@@ -21,6 +21,14 @@ from PIL import Image, UnidentifiedImageError
 
 from benchmark.errors import UserError
 
+# what PIL raises on a file it cannot decode (ValueError also: pixels ``to_8bit`` refuses)
+READ_ERRORS = (
+    OSError,
+    UnidentifiedImageError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombError,
+)
 KINDS = ("paired", "multi_domain", "few_shot", "attributes")
 # the fields (and params) a protocol classifier depends on: its pin is keyed by their hash
 DATA_FIELDS = (
@@ -142,7 +150,7 @@ class ProtocolData:
         try:
             img = self.loader(path, item)
             img.load()
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        except READ_ERRORS as exc:
             raise UserError(
                 f"cannot read image {path} ({exc}); replace or delete the file "
                 "(or regenerate the dataset)"
@@ -179,7 +187,8 @@ FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
 def to_tensor(
     img: Image.Image, size: int, resize: str = "crop", filter: str = "bicubic"
 ) -> torch.Tensor:
-    """RGB, made square, resized to ``size`` by PIL on 8-bit pixels, mapped to [-1, 1].
+    """RGB (high bit depths scaled by ``to_8bit``), made square, resized to ``size`` by PIL on
+    8-bit pixels, mapped to [-1, 1].
 
     ``resize`` (the protocol's ``resize`` param): "crop" takes the centred square first, like
     StarGAN's CenterCrop (a no-op on square images); "squash" scales the whole image to
@@ -191,7 +200,7 @@ def to_tensor(
         raise ValueError(f"unknown resize {resize!r}; use one of {RESIZES}")
     if filter not in FILTERS:
         raise ValueError(f"unknown resize_filter {filter!r}; use one of {tuple(FILTERS)}")
-    img = img.convert("RGB")
+    img = to_8bit(img).convert("RGB")
     w, h = img.size
     if w != h and resize == "crop":
         s = min(w, h)
@@ -210,9 +219,40 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x01.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
 
 
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+WIDE = ("I", "F")  # 32-bit integer and float pixels (TIFF, PGM): their range is not in the mode
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """Single-channel images of more than 8 bits as 8-bit "L", by their real range, since PIL's
+    own ``convert`` clips them (a 16-bit PNG came out almost all white); other modes unchanged.
+
+    16-bit modes map 0..65535 to 0..255 (value / 257, rounded), as a 16-bit PNG means. "I" and
+    "F" carry no range, so their values decide: all in 0..255 are taken as 8-bit, all in
+    0..65535 as 16-bit; anything else, and float pixels all within 0..1 (a normalised image
+    that would come out black), is refused with a ValueError saying how to convert the file.
+    """
+    if img.mode not in SIXTEEN_BIT + WIDE:
+        return img
+    arr = np.asarray(img).astype(np.float32)  # exact for 16-bit integers
+    if img.mode in SIXTEEN_BIT:
+        scale = 257.0
+    else:
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+        kind = "float" if img.mode == "F" else "32-bit integer"
+        fix = "save it as an 8- or 16-bit PNG"
+        if not (np.isfinite(arr).all() and lo >= 0 and hi <= 65535):
+            raise ValueError(f"{kind} pixels range {lo:g}..{hi:g}, outside 0..65535; {fix}")
+        if img.mode == "F" and hi <= 1 and not np.array_equal(arr, np.round(arr)):
+            raise ValueError(f"float pixels in 0..1 are ambiguous (not 0..255); {fix}")
+        scale = 1.0 if hi <= 255 else 257.0
+    return Image.fromarray(np.rint(arr / scale).astype(np.uint8))
+
+
 def open_image(path: Path, item: Item) -> Image.Image:
-    """Open a file, taking the left or right half for side-by-side paired files."""
-    img = Image.open(path)
+    """Open a file, taking the left or right half for side-by-side paired files; high bit
+    depths come back as 8-bit (``to_8bit``), so a file it refuses is named by the caller."""
+    img = to_8bit(Image.open(path))
     if item.crop is None:
         return img
     w, h = img.size
@@ -222,17 +262,13 @@ def open_image(path: Path, item: Item) -> Image.Image:
 
 
 def check_image(path: Path) -> None:
-    """Decode one image fully; a truncated or unreadable file is a one-line user error."""
+    """Decode one image fully, and map it to 8 bits as a run will; a truncated, unreadable or
+    out-of-range file is a one-line user error."""
     try:
         with Image.open(path) as img:
             img.load()
-    except (
-        OSError,
-        UnidentifiedImageError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-    ) as exc:
+            to_8bit(img)
+    except READ_ERRORS as exc:
         raise UserError(
             f"cannot read image {path} ({exc}); replace or delete the file "
             "(or regenerate the dataset)"
@@ -275,15 +311,48 @@ def fingerprint(root: Path, rel_paths: Sequence[str], extra_files: Sequence[Path
 SIDECAR = "synthetic.json"
 
 
+def _counts_ok(counts: Any) -> bool:
+    """An object of whole numbers, or of objects of them (per split, per domain)."""
+    return isinstance(counts, dict) and all(
+        _counts_ok(v) or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+        for v in counts.values()
+    )
+
+
+def _sidecar_problem(data: Any) -> str | None:
+    """Why parsed JSON is not a sidecar the loaders can index with, or None; checked here once
+    so no loader meets a list where it looks up counts or factors."""
+    if not isinstance(data, dict):
+        return f"holds {json.dumps(data)[:40]}, not a JSON object"
+    if not _counts_ok(data.get("counts", {})):
+        return "'counts' is not an object of whole numbers"
+    factors = data.get("factors", {})
+    if not isinstance(factors, dict) or not all(
+        isinstance(f, dict) and all(isinstance(f.get(k, {}), dict) for k in ("content", "style"))
+        for f in factors.values()
+    ):
+        return "'factors' is not an object of {content, style} objects per image"
+    return None
+
+
 def read_sidecar(root: Path) -> dict[str, Any] | None:
-    """The synthetic twin's ground-truth sidecar, or None for real data."""
+    """The synthetic twin's ground-truth sidecar, or None for real data; a corrupt one is a
+    one-line user error naming it."""
     path = root / SIDECAR
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise UserError(f"corrupt {path} ({exc}); regenerate with `benchmark data synth`") from exc
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        problem: str | None = f"unreadable ({exc})"
+    else:
+        problem = _sidecar_problem(data)
+    if problem:
+        raise UserError(
+            f"corrupt {path}: {problem}; regenerate the twin with `python -m benchmark data "
+            "synth`, or delete the file if the folder holds real data"
+        )
+    return data
 
 
 def check_count(found: int, expected: int | None, where: Path, what: str) -> None:

@@ -89,31 +89,70 @@ def find_file(root: Path, name: str, folder: str) -> Path:
     )
 
 
+RESTORE = "restore it from the CelebA release (or regenerate the synthetic twin)"
+
+
+def read_lines(path: Path, what: str) -> list[tuple[int, list[str]]]:
+    """``(line number, whitespace-split fields)`` of every non-blank line; bytes that are not
+    text (a corrupt download) are one line naming the file, not a decode traceback."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path} is not a text {what} file (byte {exc.start} is not UTF-8); {RESTORE}"
+        ) from None
+    return [(n, ln.split()) for n, ln in enumerate(text.split("\n"), start=1) if ln.strip()]
+
+
 def read_attributes(
     attr_file: Path, wanted: tuple[str, ...], *, real: bool
 ) -> list[tuple[str, tuple[int, ...]]]:
     """``(file name, 0/1 values of wanted)`` per line of list_attr_celeba.txt, in file order,
     validated (header count, the 40 names, 40 values of 1/-1 per line)."""
-    lines = attr_file.read_text().splitlines()
+    lines = read_lines(attr_file, "attribute")
     if len(lines) < 2:
-        raise UserError(f"{attr_file} is truncated: expected a count line and 40 names")
+        raise UserError(f"{attr_file} is truncated: expected a count line and 40 names; {RESTORE}")
+    (n_count, count), (n_names, names), *rows = lines
     try:
-        declared = int(lines[0].strip())
+        (declared,) = map(int, count)
     except ValueError:
-        raise UserError(f"{attr_file}: first line should be the image count") from None
-    if lines[1].split() != ATTRIBUTES:
-        raise UserError(f"{attr_file}: line 2 should list CelebA's 40 attribute names in order")
-    rows = [ln.split() for ln in lines[2:] if ln.strip()]
-    check_count(len(rows), declared, attr_file, "attribute lines (header count)")
-    if real:
-        check_count(declared, REAL_COUNTS["images"], attr_file, "images in the header")
+        raise UserError(
+            f"{attr_file}, line {n_count}: should be the image count alone; {RESTORE}"
+        ) from None
+    if names != ATTRIBUTES:
+        raise UserError(
+            f"{attr_file}, line {n_names}: should list CelebA's 40 attribute names in order; "
+            f"{RESTORE}"
+        )
     cols = [ATTRIBUTES.index(a) for a in wanted]
     out = []
-    for row in rows:
-        if len(row) != 41 or any(v not in ("1", "-1") for v in row[1:]):
-            raise UserError(f"{attr_file}: bad line for {row[0]}: need a file and 40 of 1/-1")
+    for n, row in rows:
+        if len(row) != 41:
+            raise UserError(
+                f"{attr_file}, line {n}: {len(row)} columns, expected a file name and 40 "
+                f"values of 1/-1; {RESTORE}"
+            )
+        bad = next((v for v in row[1:] if v not in ("1", "-1")), None)
+        if bad is not None:
+            raise UserError(f"{attr_file}, line {n}: value {bad[:20]!r} is not 1 or -1; {RESTORE}")
         out.append((row[0], tuple(int(row[1 + c] == "1") for c in cols)))
+    check_count(len(out), declared, attr_file, "attribute lines (header count)")
+    if real:
+        check_count(declared, REAL_COUNTS["images"], attr_file, "images in the header")
     return out
+
+
+def read_partition(part_file: Path) -> dict[str, str]:
+    """File name -> "0" (train), "1" (val) or "2" (test), from list_eval_partition.txt."""
+    partition = {}
+    for n, row in read_lines(part_file, "partition"):
+        if len(row) != 2 or row[1] not in ("0", "1", "2"):
+            raise UserError(
+                f"{part_file}, line {n}: expected a file name and its partition 0, 1 or 2; "
+                f"{RESTORE}"
+            )
+        partition[row[0]] = row[1]
+    return partition
 
 
 def celeba_item(folder: str, name: str, attrs: tuple[int, ...], sidecar: dict | None) -> Item:
@@ -194,11 +233,7 @@ class CelebAAttributes(ProtocolDef):
         attr_file = find_file(root, "list_attr_celeba.txt", "Anno")
         part_file = find_file(root, "list_eval_partition.txt", "Eval")
         rows = read_attributes(attr_file, protocol.attributes, real=sidecar is None)
-        partition = {}
-        for ln in part_file.read_text().splitlines():
-            parts = ln.split()
-            if len(parts) == 2:
-                partition[parts[0]] = parts[1]
+        partition = read_partition(part_file)
         missing = sorted({f for f, _ in rows} - set(partition))
         if missing:
             raise UserError(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmark.errors import UserError
 from protocols import register
-from protocols.base import Protocol, ProtocolData, check_count, read_sidecar
+from protocols.base import SIDECAR, Protocol, ProtocolData, check_count, read_sidecar
 from protocols.celeba_attributes import (
     CelebAAttributes,
     celeba_data,
@@ -88,7 +88,12 @@ class CelebAStarGAN(CelebAAttributes):
             )
         attr_file = find_file(root, "list_attr_celeba.txt", "Anno")
         rows = read_attributes(attr_file, protocol.attributes, real=sidecar is None)
-        n_test = TEST_IMAGES if sidecar is None else int(sidecar["counts"]["test"])
+        n_test = TEST_IMAGES if sidecar is None else sidecar.get("counts", {}).get("test")
+        if not isinstance(n_test, int):
+            raise UserError(
+                f"{root / SIDECAR}: no whole-number counts.test; regenerate the twin with "
+                "`python -m benchmark data synth`"
+            )
         test_at, train_at = stargan_split(len(rows), n_test)
         test = [celeba_item(folder, *rows[i], sidecar) for i in test_at]
         train = [celeba_item(folder, *rows[i], sidecar) for i in train_at]

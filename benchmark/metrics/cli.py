@@ -27,7 +27,7 @@ from benchmark.instruments import INSTRUMENTS_DIR, mark
 from benchmark.metrics import FAMILIES, MetricContext, MetricValue, evaluate, load_families
 from benchmark.metrics.lpips_div import LPIPS_VERSIONS
 from benchmark.samples import TaskSamples
-from protocols.base import Protocol
+from protocols.base import Protocol, to_8bit
 
 EXTS = (".png", ".jpg", ".jpeg")  # torch-fidelity's samples_find_ext default
 CLI_METRICS = {
@@ -62,7 +62,7 @@ def read_image(path: Path) -> tuple[np.ndarray, str]:
                         f"{path} has transparent pixels ({mode}); flatten it onto a "
                         "background and save it as RGB"
                     )
-            return np.asarray(img.convert("RGB")), mode
+            return np.asarray(to_8bit(img).convert("RGB")), mode  # 16-bit: by its range
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         raise UserError(f"cannot read image {path} ({exc}); replace or delete it") from exc
 
