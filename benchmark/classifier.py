@@ -366,8 +366,8 @@ def load_cached(cache_dir: Path, spec: str, folders: tuple[Path, ...] = ()) -> P
     instruments) or trained earlier under ``cache_dir`` (copies of one file count once)."""
     name, _, sha = spec.partition("@")
     found: dict[str, ProtocolClassifier] = {}
-    paths = [p for f in (*folders, Path(cache_dir) / "classifiers") for p in f.glob(f"{name}-*.pt")]
-    for path in sorted(paths):
+    folders = (*folders, Path(cache_dir) / "classifiers")  # in order: a pinned copy first
+    for path in [p for f in folders for p in sorted(f.glob(f"{name}-*.pt"))]:
         clf = from_file(path)
         if clf.weights_sha256.startswith(sha):
             found.setdefault(clf.weights_sha256, clf)

@@ -8,20 +8,17 @@ results of another protocol version are never mixed with the current ones.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import math
-import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmark.atomic import write_bytes
-from benchmark.errors import DiskFull, UserError
+from benchmark.errors import UserError
 
 SCHEMA = 1
 CELL = "_cell"  # the per-cell status record's metric name
@@ -95,16 +92,9 @@ def record_path(root: Path, rec: Record) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see either the old file or the whole new one."""
-    try:
-        write_bytes(path, text.encode("utf-8"))
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull(
-                f"disk full while writing {path}; free space and rerun the same command "
-                "(finished records are intact and will be reused)"
-            ) from exc
-        raise
+    """Write ``text`` to ``path`` so readers see either the old file or the whole new one (a
+    full disk is a DiskFull naming the file: benchmark.atomic)."""
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write(root: Path, rec: Record) -> Path:
@@ -114,11 +104,73 @@ def write(root: Path, rec: Record) -> Path:
     return path
 
 
+def _json_type(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true/false"
+    return {dict: "an object", list: "an array", str: "text"}.get(type(v), "a number")
+
+
+def _text(v: Any) -> bool:
+    return isinstance(v, str) and bool(v)
+
+
+def _integer(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number_or_null(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+_OPTIONAL_TEXT = ("variant", "direction", "status", "config", "preset")
+_TEXT_OR_NULL = ("extractor", "reason")
+# field -> (what it must be, check); the first five are required. "value" is checked apart:
+# it must also be finite (to_json never writes NaN or infinity there)
+_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "protocol": ("non-empty text", _text),
+    "protocol_hash": ("non-empty text", _text),
+    "baseline": ("non-empty text", _text),
+    "metric": ("non-empty text", _text),
+    "seed": ("an integer", _integer),
+    "std": ("a number or null", _number_or_null),
+    **{k: ("text", lambda v: isinstance(v, str)) for k in _OPTIONAL_TEXT},
+    **{k: ("text or null", lambda v: v is None or isinstance(v, str)) for k in _TEXT_OR_NULL},
+    "provenance": ("an object", lambda v: isinstance(v, dict)),
+    "extra": ("an object", lambda v: isinstance(v, dict)),
+    "schema": ("an integer", _integer),
+}
+
+
+def _problem(data: Any) -> str | None:
+    """What makes parsed JSON not a record, in a user's words, or None: the gate, the report
+    and resume then meet only well-typed fields instead of crashing deep inside."""
+    if not isinstance(data, dict):
+        return f"not a JSON object but {_json_type(data)}"
+    for name in list(_FIELDS)[:5]:
+        if name not in data:
+            return f"missing '{name}'"
+    for name, (want, ok) in _FIELDS.items():
+        if name in data and not ok(data[name]):
+            return f"'{name}' is {_json_type(data[name])}, expected {want}"
+    value = data.get("value")
+    if not _number_or_null(value) or (value is not None and not math.isfinite(value)):
+        return f"'value' {value!r} is not a finite number"
+    return None
+
+
 def read(path: Path) -> Record:
+    """One record; a file that is not valid JSON, or JSON that is not a well-typed record, is
+    a one-line UserError naming it (a hand edit or a disk fault must not crash the gate)."""
     try:
-        return Record.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as exc:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
         raise UserError(f"unreadable record {path}: {exc}; delete it and rerun") from exc
+    problem = _problem(data)
+    if problem:
+        raise UserError(f"unreadable record {path}: {problem}; delete it and rerun")
+    return Record.from_dict(data)
 
 
 def iter_records(root: Path) -> Iterator[Record]:
@@ -136,47 +188,3 @@ def load_all(root: Path) -> list[Record]:
     if not root.exists():
         raise UserError(f"results folder {root} does not exist; run `python run_all.py` first")
     return list(iter_records(root))
-
-
-@contextlib.contextmanager
-def cell_lock(directory: Path) -> Iterator[bool]:
-    """Exclusive claim on one cell so two runs sharing a results folder never run it twice.
-
-    Yields False when another live process holds the cell; a lock left by a dead process is
-    taken over.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    lock = directory / ".lock"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid) and pid != os.getpid():
-                yield False
-                return
-            with contextlib.suppress(OSError):
-                lock.unlink()
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        try:
-            yield True
-        finally:
-            with contextlib.suppress(OSError):
-                lock.unlink()
-        return
-    yield False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,8 +1,10 @@
 """The grid: protocol x baseline x seed. Each cell trains or loads, samples, scores and records.
 
-Resumable by construction: a cell whose ``_cell`` record exists is skipped; training resumes
-from its last atomic checkpoint; metric records already written are kept. A cell that fails
-(diverged, wrong output) is recorded as failed with its reason and the grid goes on.
+Resumable by construction: a cell whose ``_cell`` record and every record it lists exist and
+parse is skipped (a deleted or truncated one makes it run again); training resumes from its last
+atomic checkpoint. A cell that fails (diverged, wrong output) is recorded as failed with its
+reason and the grid goes on; the run then exits 1 and says how to retry (``--retry-failed``).
+Runs sharing a results folder claim cells with OS locks (benchmark.locks).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import baselines
 import protocols
 from baselines import schedule as schedules
 from baselines.base import Translator
-from benchmark import datasets, instruments, presets, provenance
+from benchmark import datasets, instruments, locks, presets, provenance
 from benchmark import device as devices
 from benchmark import records as rec
+from benchmark.atomic import disk_full
 from benchmark.errors import CellFailure, DiskFull, UserError, output_folder
 from benchmark.instruments import Located
 from benchmark.plan import (
@@ -276,7 +279,13 @@ def save_samples(samples: TaskSamples, folder: Path, count: int) -> None:
 
     def png(t: torch.Tensor, path: Path) -> None:
         arr = to_uint8(t).permute(1, 2, 0).numpy()
-        Image.fromarray(arr).save(path)
+        try:
+            Image.fromarray(arr).save(path)
+        except OSError as exc:
+            full = disk_full(path, exc)
+            if full is not None:
+                raise full from exc
+            raise
 
     for i in range(min(count, samples.num_inputs)):
         d = folder / f"{samples.task}--{samples.mode}" / f"{i:04d}"
@@ -308,11 +317,32 @@ def to_record(value: Any, base: dict[str, Any], **ids: Any) -> rec.Record:
     )
 
 
-def _finished(status_path: Path, cfg: RunConfig) -> bool:
-    """A cell with a status record is done, unless it failed and failures are retried."""
+def _finished(status_path: Path, cfg: RunConfig) -> str | None:
+    """ "ok" when the cell's status record and every record it lists exist and parse; "failed"
+    for an unretried failure; None when the cell must run (again): a deleted or truncated
+    record of a finished cell is computed again, never left as a hole in the leaderboard."""
     if not status_path.is_file():
-        return False
-    return rec.read(status_path).status == "ok" or not cfg.retry_failed
+        return None
+    try:
+        status = rec.read(status_path)
+    except UserError:
+        log.warning(f"{status_path} is unreadable; computing its cell again")
+        return None
+    if status.status != "ok":
+        return None if cfg.retry_failed else "failed"
+    lost = []
+    for name in status.extra.get("records", []):
+        try:
+            rec.read(status_path.parent / name)
+        except UserError:
+            lost.append(name)
+    if lost:
+        log.info(
+            f"{status_path.parent}: {len(lost)} of its records are missing or unreadable "
+            f"({', '.join(lost[:3])}{', ...' if len(lost) > 3 else ''}); computing the cell again"
+        )
+        return None
+    return "ok"
 
 
 def not_applicable(values: list[Any], modes: list[str], name: str) -> list[Any]:
@@ -347,8 +377,9 @@ def run_cell(
     protocol = data.protocol
     cell = rec.cell_dir(cfg.out, protocol.name, protocol.hash, name, seed)
     status_path = cell / f"{rec.CELL}.json"
-    if _finished(status_path, cfg):
-        return "skipped"
+    earlier = _finished(status_path, cfg)
+    if earlier:
+        return "skipped" if earlier == "ok" else "failed earlier"
     ctx = mctx.get()  # not inside the cell's try: broken data or weights stop the run (exit 2)
     ids = {
         "protocol": protocol.name,
@@ -360,12 +391,16 @@ def run_cell(
     }
     base = _base_provenance(cfg, data)
     base["seed"] = seed
-    with rec.cell_lock(cell) as mine:
+    with locks.cell_lock(cell) as mine:
         if not mine:
-            log.info(f"{protocol.name}/{name}/seed{seed}: another run is working on it; skipping")
+            log.info(
+                f"{protocol.name}/{name}/seed{seed}: {locks.holder(cell)} is running it; "
+                "leaving it to that run"
+            )
             return "busy"
-        if _finished(status_path, cfg):  # another run finished it between check and lock
-            return "skipped"
+        earlier = _finished(status_path, cfg)  # another run may have finished it meanwhile
+        if earlier:
+            return "skipped" if earlier == "ok" else "failed earlier"
         start = time.monotonic()
         try:
             model, info = build_models(name, data, cfg, seed, cell)
@@ -387,11 +422,13 @@ def run_cell(
                 if last[variant] == i:
                     values += metrics.evaluate(pending.pop(variant), ctx)
             left = [m for m in protocol.modes if m not in modes]
-            for value in values + not_applicable(values, left, name):
+            written = [
                 rec.write(cfg.out, to_record(value, base, **ids))
+                for value in values + not_applicable(values, left, name)
+            ]
             if cfg.profile and baselines.get(name).trainable:  # oracles have no speed to report
                 try:
-                    _profile_cell(model, data, cfg, cell, base, ids)
+                    written += _profile_cell(model, data, cfg, cell, base, ids)
                 except (RuntimeError, OSError) as exc:  # a profiler failure is not a model's
                     log.warning(f"profiling {name} failed: {exc}; the cell's metrics stand")
             status = rec.Record(
@@ -406,6 +443,8 @@ def run_cell(
                     ),
                     "schedule": info["schedule"],
                     "sampling_s": round(sample_time, 3),
+                    # what a complete cell holds: a rerun recomputes it if any goes missing
+                    "records": sorted(p.name for p in written),
                 },
                 **ids,
             )
@@ -429,7 +468,7 @@ def run_cell(
             return "failed"
 
 
-def _profile_cell(model, data, cfg, cell, base, ids) -> None:
+def _profile_cell(model, data, cfg, cell, base, ids) -> list[Path]:
     from benchmark import profiling
 
     net = next(iter(model.models.values())) if isinstance(model, Pairwise) else model
@@ -446,8 +485,7 @@ def _profile_cell(model, data, cfg, cell, base, ids) -> None:
         shots=max(data.protocol.shots, default=1),
         modes=profiling.profile_modes(data.protocol, net.reference_guided),
     )
-    for value in values:
-        rec.write(cfg.out, to_record(value, base, **ids))
+    written = [rec.write(cfg.out, to_record(value, base, **ids)) for value in values]
     shaky = [v for v in values if v.metric == "latency_ms" and v.extra.get("unstable")]
     if shaky:
         worst = max(v.extra["spread"] for v in shaky)
@@ -456,6 +494,7 @@ def _profile_cell(model, data, cfg, cell, base, ids) -> None:
             f"speed profile of {net.name} at {sizes}: {unstable_note(worst)}; quality metrics "
             "are unaffected, `python -m benchmark profile` remeasures speed"
         )
+    return written
 
 
 class _MetricsContext:
@@ -500,7 +539,7 @@ def plan_cells(cfg: RunConfig, data: ProtocolData) -> list[str]:
 
 def run(cfg: RunConfig) -> dict[str, int]:
     """Run the whole grid; returns counts of done/skipped/failed/busy cells."""
-    counts = {"done": 0, "skipped": 0, "failed": 0, "busy": 0}
+    counts = {"done": 0, "skipped": 0, "failed": 0, "failed earlier": 0, "busy": 0}
     cfg.out.mkdir(parents=True, exist_ok=True)
     loaded = [load_protocol(name, cfg) for name in cfg.protocols]  # validate all data first
     for data in loaded:
@@ -532,13 +571,26 @@ def run(cfg: RunConfig) -> dict[str, int]:
                 grid.update(detail=f"{protocol.name}/{name}/seed{seed} {outcome}", force=True)
     log.info(
         f"grid finished in {fmt_seconds(time.monotonic() - start)}: {counts['done']} run, "
-        f"{counts['skipped']} already done, {counts['failed']} failed, {counts['busy']} busy"
+        f"{counts['skipped']} already done, {counts['failed']} failed, "
+        f"{counts['failed earlier']} failed in an earlier run, {counts['busy']} busy"
     )
     if cfg.report:
         from benchmark.report import render_all
 
         page = render_all(cfg.out, cfg.out / "report")
         log.info(f"leaderboard: {page}")
+    failed = counts["failed"] + counts["failed earlier"]
+    if failed:
+        log.warning(
+            f"{failed} cell(s) failed (reasons above and in the leaderboard); fix the cause and "
+            "rerun the same command with --retry-failed to run them again"
+        )
+    if counts["busy"]:
+        log.warning(
+            f"{counts['busy']} cell(s) were being run by another process and were left to it; "
+            "rerun the same command after it finishes to see them here"
+        )
+    counts["failed"] = failed
     return counts
 
 
@@ -552,12 +604,22 @@ def _kv(items: list[str], flag: str, allowed: list[str] | None = None) -> dict[s
             raise UserError(f"{flag} {item}: expected NAME=PATH")
         k, v = item.split("=", 1)
         if allowed is not None and k not in allowed:
+            what = "baseline" if flag == "--checkpoint" else "protocol"
             raise UserError(
-                f"{flag} {item}: '{k}' is not a protocol of this run; use one of "
-                f"{', '.join(allowed)}"
+                f"{flag} {item}: '{k}' is not a {what} of this run (names are case-sensitive); "
+                f"use one of {', '.join(allowed)}"
             )
         out[k] = Path(v)
     return out
+
+
+def _checkpoints(given: dict[str, Path]) -> dict[str, Path]:
+    """Every ``--checkpoint`` file exists before any work: a typo is one line, not a failed
+    cell found an hour into a grid."""
+    for name, path in given.items():
+        if not path.is_file():
+            raise UserError(f"--checkpoint {name}={path}: no such file; fix the path")
+    return given
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -632,8 +694,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         out=output_folder(args.out, "--out"),
         device=dev,
         data_root=args.data_root,
-        data=_kv(args.data, "--data"),
-        checkpoints=_kv(args.checkpoint, "--checkpoint"),
+        data=_kv(args.data, "--data", list(chosen_p)),
+        checkpoints=_checkpoints(_kv(args.checkpoint, "--checkpoint", list(chosen_b))),
         classifiers=_kv(args.classifier, "--classifier", list(chosen_p)),
         train_classifiers=args.train_classifiers,
         weights_dir=args.weights_dir,
@@ -645,10 +707,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Exit 0 even with failed cells: they are results (shown with their reason), and the
-    regression gate (``benchmark regress``) is what turns them into a red build."""
-    run(config_from_args(args))
-    return 0
+    """Exit 1 when a cell of the grid failed (now or in an earlier run, unretried): its reason
+    is in the log and the leaderboard, and the results are incomplete."""
+    counts = run(config_from_args(args))
+    return 1 if counts["failed"] else 0
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -221,8 +222,11 @@ def test_metrics_cli_measures_with_a_pinned_classifier_by_name_or_with_any_file(
             pixels = rng.integers(lo, lo + 160, (32, 32, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
     argv = ["metrics", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake")]
-    argv += ["--metrics", "fid", "--cache-dir", str(tmp_path / "empty"), "--json"]
+    argv += ["--metrics", "fid", "--cache-dir", str(tmp_path / "cache"), "--json"]
     pin = next(p for p in PINS if p.protocol == "afhq")
+    # a copy of the same weights under another name (a run's cache) is the same instrument
+    (tmp_path / "cache" / "classifiers").mkdir(parents=True)
+    shutil.copy(instruments.INSTRUMENTS_DIR / pin.file, tmp_path / "cache/classifiers/afhq-x.pt")
     for extractor, status, file in (
         ("protocol:afhq", instruments.OFFICIAL, pin.file),
         (f"protocol:{mine}", instruments.LOCAL, mine.name),

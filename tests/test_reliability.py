@@ -27,13 +27,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import presets, runner
+from benchmark import locks, presets, runner
 from benchmark import records as rec
 
 REPO = Path(__file__).resolve().parents[1]
 CELLS = {("afhq", "identity", 0), ("afhq", "random_real", 0)}
 INTERRUPTED = "interrupted: finished records are kept; rerun the same command to resume"
-BUSY = "another run is working on it"
+BUSY = "leaving it to that run"
 # the grid's per-cell progress line: "grid [1/2]  50%, ETA 5s - afhq/identity/seed0 done"
 OUTCOME = re.compile(r"grid \[\d+/\d+\].* - (\w+)/(\w+)/seed(\d+) (done|skipped|failed|busy)$")
 RUN_TIMEOUT = 600  # a cold run trains the protocol classifier; 2 shared cores can be slow
@@ -165,8 +165,21 @@ def warm(tmp_path_factory, torch_home: Path) -> Warm:
 
 # --- what every fault must leave behind ----------------------------------------------------
 def _dot_files(out: Path) -> list[Path]:
-    """Temp files of atomic writes and cell locks: none may outlive a run that stopped."""
-    return sorted(p for p in out.rglob(".*") if p.is_file())
+    """Temp files of atomic writes: none may outlive a run that stopped. (A cell's ``.lock``
+    file stays; its claim is the OS lock, which dies with the process: ``_held``.)"""
+    return sorted(p for p in out.rglob(".*") if p.is_file() and p.name != ".lock")
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live process holds the cell's claim."""
+    with locks.cell_lock(lock.parent) as mine:
+        return not mine
+
+
+def _lock_pid(lock: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return int(json.loads(lock.read_text())["pid"])
+    return None
 
 
 def _parsed_records(out: Path) -> list[rec.Record]:
@@ -207,9 +220,8 @@ def _wait_for_cell(proc: Proc, out: Path, baseline: str, timeout: float = RUN_TI
     pattern = f"records/afhq-*/{baseline}/seed0/.lock"
     while time.monotonic() < deadline:
         for lock in out.glob(pattern):
-            with contextlib.suppress(OSError):
-                if lock.read_text() == str(proc.popen.pid):  # claimed, not just created
-                    return lock
+            if _lock_pid(lock) == proc.popen.pid:  # claimed, not just created
+                return lock
         if proc.popen.poll() is not None:
             pytest.fail(f"the run ended before reaching {baseline}; log:\n{proc.log[-3000:]}")
         time.sleep(POLL)
@@ -236,7 +248,8 @@ def test_sigint_mid_cell_keeps_finished_records_and_rerun_completes(warm, tmp_pa
     assert code == 130, proc.log[-3000:]
     assert proc.log.rstrip().splitlines()[-1] == INTERRUPTED
     assert "Traceback" not in proc.log
-    assert _dot_files(out) == []  # no temp file, no lock left behind
+    assert _dot_files(out) == []  # no temp file left behind
+    assert not any(_held(lock) for lock in out.rglob(".lock"))  # and no claim
     assert set(_cells(out)) == {("afhq", "identity", 0)}  # the interrupted cell has no status
     assert _cell_files(out, "identity") == finished
 
@@ -279,8 +292,9 @@ def test_sigkill_mid_cell_leaves_whole_records_and_the_stale_lock_is_taken_over(
     assert proc.wait() == -signal.SIGKILL
 
     _parsed_records(out)  # whatever was written is whole
-    assert lock.read_text() == str(proc.popen.pid)  # the dead run's claim is still there
-    assert _dot_files(out) == [lock]  # killed before the cell wrote anything
+    assert _lock_pid(lock) == proc.popen.pid  # the dead run's name is still on the file
+    assert not _held(lock)  # but its claim died with it
+    assert _dot_files(out) == []  # killed before the cell wrote anything
     assert set(_cells(out)) == {("afhq", "identity", 0)}
 
     rerun = _run(spawn, args)
@@ -330,7 +344,7 @@ def test_a_cell_finished_by_another_run_just_before_we_lock_it_is_not_rerun(
         report=False,
     )
     (theirs,) = (warm.out / "records").glob("afhq-*/identity/seed0")
-    real_lock = rec.cell_lock
+    real_lock = locks.cell_lock
 
     @contextlib.contextmanager
     def lock_just_after_the_other_run(directory: Path) -> Iterator[bool]:
@@ -338,8 +352,14 @@ def test_a_cell_finished_by_another_run_just_before_we_lock_it_is_not_rerun(
         with real_lock(directory) as mine:
             yield mine
 
-    monkeypatch.setattr(rec, "cell_lock", lock_just_after_the_other_run)
-    assert runner.run(cfg) == {"done": 0, "skipped": 1, "failed": 0, "busy": 0}
+    monkeypatch.setattr(locks, "cell_lock", lock_just_after_the_other_run)
+    assert runner.run(cfg) == {
+        "done": 0,
+        "skipped": 1,
+        "failed": 0,
+        "failed earlier": 0,
+        "busy": 0,
+    }
     (ours,) = (cfg.out / "records").glob("afhq-*/identity/seed0")
     assert {p.name: p.read_bytes() for p in ours.iterdir()} == {
         p.name: p.read_bytes() for p in theirs.iterdir()

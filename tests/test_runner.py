@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,13 +16,20 @@ import baselines
 import protocols
 from baselines.base import Translator
 from baselines.schedule import Schedule
-from benchmark import presets
+from benchmark import locks, presets
 from benchmark import records as rec
 from benchmark.cli import main
 from benchmark.plan import scored_modes
 from benchmark.runner import RunConfig, run
 
 ALL_PROTOCOLS = ["edges2shoes", "afhq", "animal_faces", "celeba_attributes"]
+HOLD = (  # holds an OS lock on argv[1] until killed
+    "import fcntl, os, sys, time\n"
+    "fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR)\n"
+    "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+    "print('held', flush=True)\n"
+    "time.sleep(600)\n"
+)
 ORACLES = ["identity", "random_real", "ground_truth"]
 
 
@@ -55,7 +65,7 @@ def test_oracle_grid_records_every_cell_and_resumes(tmp_path, cache):
     counts = run(cfg)
     cells = _cells(cfg.out)
     # ground_truth only applies to the paired protocol: 4 x 2 + 1 cells
-    assert counts == {"done": 9, "skipped": 0, "failed": 0, "busy": 0}
+    assert counts == {"done": 9, "skipped": 0, "failed": 0, "failed earlier": 0, "busy": 0}
     assert all(c.status == "ok" for c in cells.values())
     assert ("edges2shoes", "ground_truth", 0) in cells
     metrics = [r for r in rec.iter_records(cfg.out) if r.metric != rec.CELL]
@@ -68,7 +78,7 @@ def test_oracle_grid_records_every_cell_and_resumes(tmp_path, cache):
     assert l1["ground_truth"] == pytest.approx(0.0, abs=1e-6) and l1["identity"] > 0.05
     # a finished grid reruns without redoing anything
     mtimes = {p: p.stat().st_mtime_ns for p in cfg.out.rglob("*.json")}
-    assert run(cfg) == {"done": 0, "skipped": 9, "failed": 0, "busy": 0}
+    assert run(cfg) == {"done": 0, "skipped": 9, "failed": 0, "failed earlier": 0, "busy": 0}
     assert {p: p.stat().st_mtime_ns for p in cfg.out.rglob("*.json")} == mtimes
 
 
@@ -151,7 +161,10 @@ def test_interrupt_mid_cell_loses_nothing_finished_and_rerun_completes(
     cells = _cells(cfg.out)
     assert set(cells) == {("afhq", "identity", 0)}
     leftovers = [p for p in cfg.out.rglob("*") if p.name.startswith(".") and p.is_file()]
-    assert leftovers == []  # no temp files, no stale lock
+    assert [p.name for p in leftovers] == [".lock", ".lock"]  # no temp files
+    for lock in leftovers:  # and no claim: the OS lock went with the interrupted cell
+        with locks.cell_lock(lock.parent) as mine:
+            assert mine
     assert run(cfg)["done"] == 1
     assert set(_cells(cfg.out)) == {("afhq", "identity", 0), ("afhq", "random_real", 0)}
 
@@ -181,10 +194,18 @@ def test_second_run_on_the_same_folder_skips_a_cell_held_by_a_live_run(tmp_path,
     data = load_protocol("afhq", cfg)
     cell = rec.cell_dir(cfg.out, "afhq", data.protocol.hash, "identity", 0)
     cell.mkdir(parents=True)
-    (cell / ".lock").write_text(str(os.getppid()))
-    assert run(cfg)["busy"] == 1
-    (cell / ".lock").unlink()
-    assert run(cfg)["done"] == 1
+    # a .lock naming a live but unrelated process (a reused PID) claims nothing
+    (cell / ".lock").write_text(json.dumps({"host": "x", "pid": os.getppid(), "since": 0}))
+    holder = subprocess.Popen(  # a live run's claim: the OS lock on the file
+        [sys.executable, "-c", HOLD, str(cell / ".lock")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run(cfg)["busy"] == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run(cfg)["done"] == 1  # the claim died with its holder
 
 
 def test_few_shot_training_never_sees_a_target_class(tmp_path, cache):
