@@ -31,6 +31,7 @@ from protocols.base import (
     open_image,
     read_sidecar,
     require_dir,
+    sidecar_count,
 )
 from protocols.synth import hue_rgb, paint, sample_pose, shape_mask, texture, to_uint8
 
@@ -98,7 +99,7 @@ class AFHQ(ProtocolDef):
             for d, dom in enumerate(DOMAINS):
                 folder = require_dir(root / split / dom, f"AFHQ {split}/{dom}/ of images")
                 files = list_images(folder)
-                expected = (sidecar or {}).get("counts", {}).get(split, {}).get(dom)
+                expected = sidecar_count(sidecar, root, split, dom)
                 if sidecar is None and split == "val":
                     expected = V1_VAL_PER_DOMAIN
                 check_count(len(files), expected, folder, "images")

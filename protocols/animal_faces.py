@@ -33,6 +33,7 @@ from protocols.base import (
     open_image,
     read_sidecar,
     require_file,
+    sidecar_count,
 )
 from protocols.synth import TEXTURES, hue_rgb, paint, sample_pose, shape_mask, texture, to_uint8
 
@@ -108,7 +109,11 @@ class AnimalFaces(ProtocolDef):
         for split, (_, names_name) in LISTS.items():
             names_file = require_file(root / names_name, f"FUNIT {split} class-name list")
             classes[split] = sorted(_read_lines(names_file))
-        expect = (sidecar or {}).get("counts") or REAL_COUNTS
+        if sidecar is None:
+            expect = REAL_COUNTS
+        else:
+            keys = ("train_classes", "test_classes", "test_images")
+            expect = {k: sidecar_count(sidecar, root, k) for k in keys}
         check_count(
             len(classes["train"]), expect["train_classes"], root / LISTS["train"][1], "class names"
         )

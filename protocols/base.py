@@ -355,6 +355,27 @@ def read_sidecar(root: Path) -> dict[str, Any] | None:
     return data
 
 
+def sidecar_count(sidecar: dict[str, Any] | None, root: Path, *keys: str) -> int | None:
+    """``sidecar["counts"][k1][k2]...``: the twin's expected count there, None when the
+    sidecar (or that entry) is absent; any other shape is one line naming the file."""
+    node: Any = (sidecar or {}).get("counts")
+    for key in keys:
+        if node is None:
+            return None
+        if not isinstance(node, dict):
+            raise UserError(
+                f"corrupt {root / SIDECAR}: counts.{'.'.join(keys)} is not where it belongs; "
+                "regenerate the twin with `python -m benchmark data synth`"
+            )
+        node = node.get(key)
+    if node is not None and (isinstance(node, bool) or not isinstance(node, int)):
+        raise UserError(
+            f"corrupt {root / SIDECAR}: counts.{'.'.join(keys)} is {node!r}, not a whole number; "
+            "regenerate the twin with `python -m benchmark data synth`"
+        )
+    return node
+
+
 def check_count(found: int, expected: int | None, where: Path, what: str) -> None:
     if expected is not None and found != expected:
         raise UserError(

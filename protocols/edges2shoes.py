@@ -30,6 +30,7 @@ from protocols.base import (
     open_image,
     read_sidecar,
     require_dir,
+    sidecar_count,
 )
 from protocols.synth import hue_rgb, outline, paint, sample_pose, shape_mask, texture, to_uint8
 
@@ -80,7 +81,7 @@ class Edges2Shoes(ProtocolDef):
         for split in ("train", "val"):
             folder = require_dir(root / split, f"edges2shoes {split}/ {what}")
             files = list_images(folder)
-            expected = (sidecar or {}).get("counts", {}).get(split)
+            expected = sidecar_count(sidecar, root, split)
             if expected is None and sidecar is None and split == "val":
                 expected = REAL_VAL_COUNT
             check_count(len(files), expected, folder, "images")

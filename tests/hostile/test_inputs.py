@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -90,7 +91,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 def twins(tmp_path_factory) -> dict[str, Path]:
     """32 px twins written by ``data synth``; tests copy them before breaking anything."""
     root = tmp_path_factory.mktemp("twins")
-    names = ("afhq", "celeba_attributes")
+    names = ("afhq", "celeba_attributes", "animal_faces", "edges2shoes")
     synth = [_bench("data", "synth", n, "--out", root / n, "--size", "32") for n in names]
     for done in _cli(root, *synth):
         assert done.returncode == 0, done.stderr[-3000:]
@@ -238,6 +239,25 @@ def test_sidecar_with_wrong_types_is_one_line(tmp_path, content, needle):
     (tmp_path / "synthetic.json").write_text(json.dumps(content))
     with pytest.raises(UserError, match=f"corrupt {tmp_path / 'synthetic.json'}: {needle}"):
         read_sidecar(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "counts", "needle"),
+    [
+        ("afhq", {"train": 5}, "counts.train.cat is not where it belongs"),
+        ("animal_faces", {"train_classes": {"a": 1}}, "counts.train_classes is {'a': 1}, not"),
+        ("edges2shoes", {"val": {"a": 200}}, "counts.val is {'a': 200}, not a whole number"),
+    ],
+)
+def test_sidecar_counts_in_the_wrong_shape_are_one_line(tmp_path, twins, protocol, counts, needle):
+    """Whole numbers in the wrong nesting pass the generic sidecar check; each loader reads its
+    counts through one helper that names the file."""
+    data = _copy(twins, protocol, tmp_path)
+    side = json.loads((data / "synthetic.json").read_text())
+    (data / "synthetic.json").write_text(json.dumps({**side, "counts": counts}))
+    pdef = protocols.get(protocol)
+    with pytest.raises(UserError, match=f"corrupt {data / 'synthetic.json'}: {re.escape(needle)}"):
+        pdef.load(data, pdef.spec(synthetic=True))
 
 
 # 4. high bit depths
