@@ -35,7 +35,6 @@ from baselines.schedule import Schedule
 from benchmark.atomic import atomic_path
 from benchmark.errors import UserError
 
-TASK_KINDS = ("paired", "unpaired", "multi_domain", "few_shot", "attributes")
 CHECKPOINT_FORMAT = "i2i-bench/1"
 
 
@@ -70,6 +69,9 @@ class Translator(nn.Module):
     multimodal: ClassVar[bool] = False  # can it produce different outputs for one input?
     reference_guided: ClassVar[bool] = False  # does it take a style reference image?
     trainable: ClassVar[bool] = True
+    # brackets a metric (copy the input, a real image, the ground truth): shown, never ranked;
+    # written into every record so reports need not import the baselines
+    oracle: ClassVar[bool] = False
     configs: ClassVar[tuple[str, ...]] = ("paper", "tiny")
     # a loss from train_step that must fall when training repeats on one fixed batch (the
     # interface tests check it); usually the reconstruction / cycle / L1 term

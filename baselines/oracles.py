@@ -22,6 +22,7 @@ def image_key(x: torch.Tensor) -> str:
 
 class _Oracle(Translator):
     trainable = False
+    oracle = True
     configs = ("paper", "tiny")
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

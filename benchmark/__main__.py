@@ -26,9 +26,9 @@ def launch(argv: Sequence[str] | None = None) -> int:
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:  # not where the caller ignores SIGINT
         signal.signal(signal.SIGINT, _quit_while_importing)
-    from benchmark.cli import SUBCOMMAND_MODULES, main
+    from benchmark.cli import main, modules_for
 
-    for name in SUBCOMMAND_MODULES:
+    for name in modules_for(argv):
         importlib.import_module(name)
     signal.signal(signal.SIGINT, previous)
     try:

@@ -14,31 +14,45 @@ from collections.abc import Sequence
 from benchmark.errors import UserError
 from benchmark.progress import setup_logging
 
-SUBCOMMAND_MODULES = (
-    "benchmark.runner",
-    "benchmark.data_cli",
-    "benchmark.metrics.cli",
-    "benchmark.report.cli",
-    "benchmark.regress",
-    "benchmark.profiling",
-    "benchmark.classifier_cli",
-)
+# subcommand -> the module that does the work (its ``register_cli(sub)`` adds the parser) and
+# a line for the overview. Only the chosen command's module is imported, so `regress` and
+# `report` start without torch or any baseline.
+SUBCOMMANDS = {
+    "run": ("benchmark.runner", "run the grid: protocols x baselines x seeds"),
+    "data": ("benchmark.data_cli", "synthetic twins and dataset validation"),
+    "metrics": ("benchmark.metrics.cli", "score image folders"),
+    "report": ("benchmark.report.cli", "render the leaderboard of a results folder"),
+    "regress": ("benchmark.regress", "CI gate: compare results with the reference"),
+    "profile": ("benchmark.profiling", "speed profile of one baseline"),
+    "classifier": ("benchmark.classifier_cli", "protocol classifiers: train one, read its card"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def modules_for(argv: Sequence[str] | None = None) -> list[str]:
+    """The subcommand modules a command line needs: its command's, or all for an overview."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    chosen = words[0] if words and words[0] in SUBCOMMANDS else None
+    return [module for name, (module, _) in SUBCOMMANDS.items() if chosen in (None, name)]
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark",
         description="Image-to-image translation benchmark: run, score, report, gate.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register_cli(sub)
+    needed = modules_for(argv)
+    for name, (module, help_) in SUBCOMMANDS.items():
+        if module in needed:
+            importlib.import_module(module).register_cli(sub)
+        else:  # named in the overview; its module is imported only when it is the command
+            sub.add_parser(name, help=help_)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:

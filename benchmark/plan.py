@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from baselines.base import TaskSpec, Translator
+from benchmark.samples import TaskSamples
 from protocols.base import Item, Protocol, ProtocolData
-from protocols.celeba_attributes import target_attributes
 
 Sampler = Callable[[torch.Generator, int], dict[str, torch.Tensor]]
 
@@ -271,8 +271,10 @@ def eval_tasks(protocol: Protocol, data: ProtocolData, seed: int) -> list[EvalTa
     inputs = [test[i] for i in src]
     have = np.array([it.attrs for it in inputs], dtype=np.float32)
     names = tuple(protocol.attributes)
+    if data.edit_target is None:
+        raise ValueError(f"protocol {protocol.name}: its data defines no attribute edit rule")
     for attr in protocol.tasks:
-        want = target_attributes(have, names, attr)
+        want = data.edit_target(have, names, attr)
         j = names.index(attr)
         tasks.append(
             EvalTask(
@@ -288,3 +290,24 @@ def eval_tasks(protocol: Protocol, data: ProtocolData, seed: int) -> list[EvalTa
             )
         )
     return tasks
+
+
+def how_to_run(cls: type[Translator], kind: str) -> str | None:
+    """'direct', 'pairwise' (two-domain method on a multi-domain protocol), or None."""
+    if kind in cls.supports:
+        return "direct"
+    if kind == "paired" and "unpaired" in cls.supports:
+        return "unpaired"
+    if kind == "multi_domain" and "unpaired" in cls.supports:
+        return "pairwise"
+    return None
+
+
+def variant_of(protocol: Protocol, s: TaskSamples | EvalTask) -> str:
+    """Modes are separate columns when a protocol has several; few-shot K values always are."""
+    parts = []
+    if len(protocol.modes) > 1:
+        parts.append(s.mode)
+    if protocol.kind == "few_shot":
+        parts.append(s.task)
+    return "/".join(parts)

@@ -52,7 +52,7 @@ from benchmark import presets
 from benchmark.atomic import atomic_path
 from benchmark.device import describe, resolve, synchronize
 from benchmark.errors import UserError, output_folder
-from benchmark.plan import pair_spec, task_spec_for
+from benchmark.plan import how_to_run, pair_spec, task_spec_for
 from benchmark.profiling_parse import event_rows, top_kernels, total_self_time_us
 from benchmark.records import atomic_write_text
 from benchmark.timing import is_unstable, unstable_note
@@ -528,7 +528,6 @@ def cli_task(
     not depend on them (only the discriminator's class heads do, and translate never runs
     those), so the CLI numbers the protocol's target classes instead of loading the data.
     """
-    from benchmark.runner import how_to_run  # lazy: the runner imports this module
 
     protocol = protocols.get(protocol_name).spec(
         image_size=preset.image_size,

@@ -34,10 +34,12 @@ from benchmark.plan import (
     domain_pairs,
     epoch_size,
     eval_tasks,
+    how_to_run,
     make_sampler,
     pair_spec,
     scored_modes,
     task_spec_for,
+    variant_of,
 )
 from benchmark.progress import Progress, fmt_seconds, log
 from benchmark.samples import TaskSamples
@@ -77,17 +79,6 @@ def load_protocol(name: str, cfg: RunConfig) -> ProtocolData:
 
 
 # --- cells ----------------------------------------------------------------------------------
-def how_to_run(cls: type[Translator], kind: str) -> str | None:
-    """'direct', 'pairwise' (two-domain method on a multi-domain protocol), or None."""
-    if kind in cls.supports:
-        return "direct"
-    if kind == "paired" and "unpaired" in cls.supports:
-        return "unpaired"
-    if kind == "multi_domain" and "unpaired" in cls.supports:
-        return "pairwise"
-    return None
-
-
 class Pairwise:
     """One two-domain model per unordered domain pair (as StarGAN v2 trained its baselines)."""
 
@@ -391,6 +382,7 @@ def run_cell(
     }
     base = _base_provenance(cfg, data)
     base["seed"] = seed
+    base["oracle"] = baselines.get(name).oracle
     with locks.cell_lock(cell) as mine:
         if not mine:
             log.info(
@@ -410,14 +402,14 @@ def run_cell(
             tasks = [t for t in eval_tasks(protocol, data, seed) if t.mode in modes]
             # each metric variant (a mode, a K) is scored as soon as its last task is sampled
             # and its outputs let go: few-shot at paper scale holds one K's outputs, not five
-            last = {metrics.variant_of(protocol, t): i for i, t in enumerate(tasks)}
+            last = {variant_of(protocol, t): i for i, t in enumerate(tasks)}
             values, pending, sample_time = [], defaultdict(list), 0.0
             for i, task in enumerate(tasks):
                 tick = time.monotonic()
                 samples = sample_task(model, task, data, cfg)
                 save_samples(samples, sample_dir, cfg.preset.save_inputs)
                 sample_time += time.monotonic() - tick
-                variant = metrics.variant_of(protocol, task)
+                variant = variant_of(protocol, task)
                 pending[variant].append(samples)
                 if last[variant] == i:
                     values += metrics.evaluate(pending.pop(variant), ctx)

@@ -137,6 +137,9 @@ class ProtocolData:
     fingerprint: str
     synthetic: bool
     loader: Callable[[Path, Item], Image.Image]
+    # attribute protocols: (N, A) 0/1 attributes, their names, the edited one -> wanted vector
+    # (the dataset's own rule, e.g. StarGAN's exclusive hair colours)
+    edit_target: Callable[[np.ndarray, tuple[str, ...], str], np.ndarray] | None = None
     cache_limit_bytes: int = 2 << 30  # decoded images kept in memory (real data can be huge)
     _cache: dict[tuple[str, str | None], torch.Tensor] = field(default_factory=dict, repr=False)
     _cached_bytes: int = field(default=0, repr=False)

@@ -188,6 +188,7 @@ def celeba_data(
         ),
         synthetic=sidecar is not None,
         loader=open_image,
+        edit_target=target_attributes,
     )
 
 

@@ -3,10 +3,16 @@ starts, for every subcommand that writes; an OSError mid-run is one line too."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from benchmark import runner
 from benchmark.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
@@ -46,3 +52,17 @@ def test_an_os_error_mid_run_is_one_line_naming_the_file(tmp_path, capsys, monke
         f"error: No such file or directory ({tmp_path / 'gone.json'}); finished records are "
         "kept, fix it and rerun"
     )
+
+
+def test_the_gate_and_the_report_start_without_torch_or_any_baseline():
+    """`regress` and `report` import only their own module (CI gates and report rebuilds
+    start in a fraction of a second); `run` still finds every subcommand's parser."""
+    code = (
+        "import sys; from benchmark.cli import build_parser\n"
+        "for cmd in ('regress', 'report'): build_parser([cmd, '--help'])\n"
+        "print(sorted(m for m in ('torch', 'baselines', 'protocols') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -20,12 +20,6 @@ from benchmark.regress import DEFAULT_RULES, load_rules, seed_margin, tolerance_
 HASH = "abc123def456"
 
 
-@pytest.fixture(autouse=True)
-def _only_regress(monkeypatch):
-    # The gate must not depend on importing every other subcommand (model code, metrics).
-    monkeypatch.setattr(benchmark.cli, "SUBCOMMAND_MODULES", ("benchmark.regress",))
-
-
 def rec(
     metric: str,
     value: float | None,

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -31,11 +31,9 @@ from benchmark.features import (
     WeightsMissing,
     build_standard,
 )
+from benchmark.plan import variant_of
 from benchmark.samples import TaskSamples
 from protocols.base import Protocol, ProtocolData
-
-if TYPE_CHECKING:  # the runner's task type, named for the annotation only (no import of plan)
-    from benchmark.plan import EvalTask
 
 log = logging.getLogger("benchmark")
 
@@ -255,16 +253,6 @@ def target_columns(ctx: MetricContext) -> list[int]:
         return []
     names = ctx.data.class_names
     return [names.index(d) for d in ctx.protocol.domains if d in names]
-
-
-def variant_of(protocol: Protocol, s: TaskSamples | EvalTask) -> str:
-    """Modes are separate columns when a protocol has several; few-shot K values always are."""
-    parts = []
-    if len(protocol.modes) > 1:
-        parts.append(s.mode)
-    if protocol.kind == "few_shot":
-        parts.append(s.task)
-    return "/".join(parts)
 
 
 def problems(s: TaskSamples) -> str | None:

@@ -43,17 +43,11 @@ VOLATILE_PROVENANCE = ("written_at", "wall_time_s")
 ZERO_BELOW = 1e-9  # |x| below this is numerical noise around 0 (a CIS of -2.7e-18), shown as 0
 
 
-def oracle_names() -> frozenset[str]:
+def oracle_names(records: Iterable[Record]) -> frozenset[str]:
     """Baselines that bracket a metric (copy input, real image, ground truth): shown, never
-    marked best. Read from the oracles module so a new oracle needs no edit here."""
-    from baselines import oracles
-    from baselines.base import Translator
-
-    return frozenset(
-        obj.name
-        for obj in vars(oracles).values()
-        if isinstance(obj, type) and issubclass(obj, Translator) and obj.name
-    )
+    marked best. Their records say so (``provenance.oracle``), so the report imports no
+    baseline code."""
+    return frozenset(r.baseline for r in records if r.provenance.get("oracle") is True)
 
 
 @dataclass(frozen=True)
@@ -488,7 +482,7 @@ def _mark_best(cells: list[Cell], direction: str) -> None:
 def collect(results_dir: Path) -> Results:
     """Load and validate every record, then group them into per-protocol-version tables."""
     recs = load_records(results_dir)
-    oracles = oracle_names()
+    oracles = oracle_names(recs)
     groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in recs:
         groups[(r.protocol, r.protocol_hash)].append(r)

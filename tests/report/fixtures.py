@@ -94,6 +94,9 @@ def _prov(protocol: str, phash: str, synthetic: bool, extractor: str | None, whe
     return prov
 
 
+ORACLES = ("identity", "random_real", "ground_truth")
+
+
 def _write_table(root: Path, protocol: str, phash: str, table: dict, when: str) -> None:
     for baseline, metrics in table.items():
         for (metric, variant, ext, direction), values in metrics.items():
@@ -128,7 +131,8 @@ def _cell(
         metric=CELL,
         status=status,
         reason=reason,
-        provenance=_prov(protocol, phash, True, None, when),
+        # the runner writes whether a baseline is an oracle into its records
+        provenance=_prov(protocol, phash, True, None, when) | {"oracle": baseline in ORACLES},
         extra={"losses": {"G": 1.0}, "train_steps": 100},
     )
 

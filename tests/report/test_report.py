@@ -27,9 +27,7 @@ from tests.report.dom import Node, parse
 
 
 def run_cli(argv: list[str]) -> int:
-    with pytest.MonkeyPatch.context() as mp:  # only our subcommand: others are built elsewhere
-        mp.setattr(benchmark.cli, "SUBCOMMAND_MODULES", ("benchmark.report.cli",))
-        return benchmark.cli.main(argv)
+    return benchmark.cli.main(argv)
 
 
 @pytest.fixture(scope="module")
