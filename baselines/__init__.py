@@ -1,18 +1,19 @@
 """Baselines by name: ``baselines.build(name, config="paper"|"tiny", checkpoint=None, task=...)``.
 
-Modules register their Translator class with ``@register``; importing this package imports them
-all, so a new baseline is one new file plus one line in ``_MODULES``.
+Modules register their Translator class with ``@register``; the built-in modules are listed in
+``_MODULES``. A method from any installed package comes in through the entry-point group
+``i2i_bench.baselines`` or as a ``package.module:Class`` path (benchmark.registry).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 from baselines.base import TaskSpec, Translator
 from benchmark.errors import UserError
-
-REGISTRY: dict[str, type[Translator]] = {}
+from benchmark.registry import Registry
 
 _MODULES = (
     "oracles",
@@ -29,30 +30,35 @@ _MODULES = (
 )
 
 
-def register(cls: type[Translator]) -> type[Translator]:
-    if not cls.name:
-        raise ValueError(f"{cls.__qualname__} needs a name")
-    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
-        raise ValueError(f"baseline name {cls.name!r} registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load_modules() -> None:
+def _builtins() -> None:
     for mod in _MODULES:
         importlib.import_module(f"baselines.{mod}")
 
 
+REGISTRY: Registry[type[Translator]] = Registry("baseline", "i2i_bench.baselines", _builtins)
+
+
+def register(cls: type[Translator]) -> type[Translator]:
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} needs a name")
+    return REGISTRY.add(cls.name, cls)
+
+
+def _checked(obj: object) -> type[Translator]:
+    """A class named by a path must be a Translator with a name of its own."""
+    if not (inspect.isclass(obj) and issubclass(obj, Translator)):
+        raise UserError(f"{obj!r} is not a subclass of baselines.Translator")
+    if not obj.name:
+        raise UserError(f"{obj.__qualname__} has no name; set its `name` class attribute")
+    return REGISTRY.add(obj.name, obj)  # by its own name too; a clash names both origins
+
+
 def names() -> list[str]:
-    _load_modules()
-    return list(REGISTRY)
+    return REGISTRY.names()
 
 
 def get(name: str) -> type[Translator]:
-    _load_modules()
-    if name not in REGISTRY:
-        raise UserError(f"unknown baseline '{name}'; known: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    return REGISTRY.get(name, _checked)
 
 
 def build(

@@ -671,8 +671,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     chosen_b = args.baselines or known_b
     for p in chosen_p:
         protocols.get(p)
-    for b in chosen_b:
-        baselines.get(b)
+    # a package.module:Class path becomes the class's own name (records and folders use it)
+    chosen_b = list(dict.fromkeys(baselines.get(b).name for b in chosen_b))
     if args.seeds < 1:
         raise UserError("--seeds must be at least 1")
     dev = devices.resolve(args.device)

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from benchmark.errors import UserError
+from benchmark.registry import Registry
 from protocols.base import Protocol, ProtocolData
 
 
@@ -53,15 +54,7 @@ class ProtocolDef(ABC):
     def synthesize(self, out: Path, *, size: int = 32, seed: int = 0) -> Path: ...
 
 
-REGISTRY: dict[str, ProtocolDef] = {}
-
-
-def register(cls: type[ProtocolDef]) -> type[ProtocolDef]:
-    REGISTRY[cls.name] = cls()
-    return cls
-
-
-def _load() -> None:
+def _builtins() -> None:
     from protocols import (  # noqa: F401
         afhq,
         animal_faces,
@@ -71,16 +64,33 @@ def _load() -> None:
     )
 
 
+# classes by name (entry-point group ``i2i_bench.protocols``; a second class under a taken name
+# is refused); one instance of each is made when first asked for
+REGISTRY: Registry[type[ProtocolDef]] = Registry("protocol", "i2i_bench.protocols", _builtins)
+_INSTANCES: dict[type[ProtocolDef], ProtocolDef] = {}
+
+
+def register(cls: type[ProtocolDef]) -> type[ProtocolDef]:
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} needs a name")
+    return REGISTRY.add(cls.name, cls)
+
+
+def _checked(obj: object) -> type[ProtocolDef]:
+    if not (isinstance(obj, type) and issubclass(obj, ProtocolDef) and obj.name):
+        raise UserError(f"{obj!r} is not a named subclass of protocols.ProtocolDef")
+    return obj
+
+
 def names() -> list[str]:
-    _load()
-    return list(REGISTRY)
+    return REGISTRY.names()
 
 
 def get(name: str) -> ProtocolDef:
-    _load()
-    if name not in REGISTRY:
-        raise UserError(f"unknown protocol '{name}'; known: {', '.join(REGISTRY)}")
-    return REGISTRY[name]
+    cls = REGISTRY.get(name, _checked)
+    if cls not in _INSTANCES:
+        _INSTANCES[cls] = cls()
+    return _INSTANCES[cls]
 
 
 __all__ = ["Protocol", "ProtocolData", "ProtocolDef", "get", "names", "register"]

@@ -119,7 +119,7 @@ def broken():
         baselines.register(cls)
     yield
     for cls in (_Diverges, _WrongShape):
-        baselines.REGISTRY.pop(cls.name, None)
+        baselines.REGISTRY.remove(cls.name)
 
 
 def test_diverging_baseline_fails_its_cell_and_the_grid_goes_on(tmp_path, cache, broken):
@@ -258,7 +258,7 @@ def test_paper_preset_trains_each_method_on_its_own_schedule_and_resumes_it(tmp_
         assert [s for s, _, _ in _LrRecorder.seen] == [0, 1, 2, 3, 4]
         run(cfg)
     finally:
-        baselines.REGISTRY.pop(_LrRecorder.name, None)
+        baselines.REGISTRY.remove(_LrRecorder.name)
     (cell,) = _cells(cfg.out).values()
     # one epoch = every training pair: the twin's train/ holds one A|B file per pair
     root = cache / "synthetic" / "edges2shoes-32px-seed0" / "train"

@@ -32,6 +32,7 @@ from benchmark.features import (
     build_standard,
 )
 from benchmark.plan import variant_of
+from benchmark.registry import Registry
 from benchmark.samples import TaskSamples
 from protocols.base import Protocol, ProtocolData
 
@@ -86,23 +87,29 @@ class Family:
     fn: Callable[[MetricContext, list[TaskSamples], str], list[MetricValue]]
 
 
-FAMILIES: dict[str, Family] = {}
 _MODULES = ("fidelity", "cis", "lpips_div", "accuracy", "paired", "content")
+
+
+def _builtins() -> None:
+    for mod in _MODULES:
+        importlib.import_module(f"benchmark.metrics.{mod}")
+
+
+# metric families by name (entry-point group ``i2i_bench.metrics``, benchmark.registry)
+REGISTRY: Registry[Family] = Registry("metric family", "i2i_bench.metrics", _builtins)
 
 
 def family(name: str, metrics: tuple[str, ...]):
     def deco(fn):
-        if name in FAMILIES:
-            raise ValueError(f"metric family {name!r} registered twice")
-        FAMILIES[name] = Family(name, metrics, fn)
+        REGISTRY.add(name, Family(name, metrics, fn))
         return fn
 
     return deco
 
 
-def load_families() -> None:
-    for mod in _MODULES:
-        importlib.import_module(f"benchmark.metrics.{mod}")
+def families() -> dict[str, Family]:
+    """Every metric family by name (the built-in modules imported on first use)."""
+    return REGISTRY.items()
 
 
 def value(metric: str, v: float | None, **kw: Any) -> MetricValue:
@@ -215,13 +222,13 @@ def prepare(
 ) -> MetricContext:
     """Once per protocol: the protocol classifier (a frozen instrument, found by the caller:
     benchmark.instruments) as first extractor, then the standard ones whose weights exist."""
-    load_families()
     device = devices.resolve(device)
-    unknown = [m for m in protocol.metrics if m not in FAMILIES]
+    known = families()
+    unknown = [m for m in protocol.metrics if m not in known]
     if unknown:
         raise UserError(
             f"protocol {protocol.name} asks for unknown metric families {unknown}; "
-            f"known: {', '.join(FAMILIES)}"
+            f"known: {', '.join(known)}"
         )
     clf = classifier
     extractors = [clf.extractor(device)]
@@ -279,7 +286,6 @@ def problems(s: TaskSamples) -> str | None:
 
 def evaluate(samples: list[TaskSamples], ctx: MetricContext) -> list[MetricValue]:
     """Every metric in ``ctx.protocol.metrics`` over one baseline's samples (one seed)."""
-    load_families()
     ctx.store.clear()  # fakes of the previous baseline are never reused; reals are on disk
     groups: dict[str, list[TaskSamples]] = {}
     for s in samples:
@@ -288,7 +294,7 @@ def evaluate(samples: list[TaskSamples], ctx: MetricContext) -> list[MetricValue
     for variant, group in groups.items():
         why = next((p for p in map(problems, group) if p), None)
         for name in ctx.protocol.metrics:
-            fam = FAMILIES[name]
+            fam = families()[name]
             if why:
                 out += [not_ok(m, "failed", why, variant=variant) for m in fam.metrics]
                 continue
@@ -325,4 +331,4 @@ def per_extractor(
     return out
 
 
-__all__ = ["FAMILIES", "MetricContext", "MetricValue", "evaluate", "family", "prepare"]
+__all__ = ["MetricContext", "MetricValue", "evaluate", "families", "family", "prepare"]

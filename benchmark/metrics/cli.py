@@ -24,7 +24,7 @@ from benchmark.classifier import from_file, load_cached
 from benchmark.errors import UserError, output_folder
 from benchmark.features import INCEPTION_COMPAT, INCEPTION_TORCHVISION, FeatureStore, build_standard
 from benchmark.instruments import INSTRUMENTS_DIR, mark
-from benchmark.metrics import FAMILIES, MetricContext, MetricValue, evaluate, load_families
+from benchmark.metrics import MetricContext, MetricValue, evaluate, families
 from benchmark.metrics.lpips_div import LPIPS_VERSIONS
 from benchmark.samples import TaskSamples
 from protocols.base import Protocol, to_8bit
@@ -161,7 +161,6 @@ def run(args: argparse.Namespace) -> int:
     unknown = [m for m in wanted if m not in CLI_METRICS]
     if unknown:
         raise UserError(f"unknown metric(s) {unknown}; choose from {', '.join(CLI_METRICS)}")
-    load_families()
     device = devices.resolve(args.device)
     cache_dir = output_folder(Path(args.cache_dir), "--cache-dir")
     weights_dir = Path(args.weights_dir) if args.weights_dir else None
@@ -234,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         {},
         FeatureStore(cache_dir),
     )
-    names = {n for m in wanted for n in FAMILIES[CLI_METRICS[m]].metrics}
+    names = {n for m in wanted for n in families()[CLI_METRICS[m]].metrics}
     keep = {"prc_precision", "prc_recall"} if "prc" in wanted else set()
     values = [
         v

@@ -1,0 +1,139 @@
+"""One registry shape (benchmark.registry) for baselines, protocols and metric families: names
+are unique with both origins named on a clash, ``package.module:Name`` paths and entry points
+bring in code from any installed package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import baselines
+import protocols
+from baselines.oracles import Identity
+from benchmark import metrics
+from benchmark.errors import UserError
+from benchmark.registry import Registry
+
+REPO = Path(__file__).resolve().parents[1]
+
+PACKAGE = '''
+from baselines import Translator
+from baselines.oracles import Identity
+
+
+class MyIdentity(Identity):
+    """A user's method: the identity oracle under its own name, ranked as a method."""
+
+    name = "my_identity"
+    oracle = False
+
+
+class Clash(Identity):
+    name = "identity"
+'''
+
+
+@pytest.fixture
+def user_package(tmp_path, monkeypatch) -> Iterator[Path]:
+    """``mypkg`` with a Translator, installed as a distribution with an entry point; the
+    suite's registries and ``sys.modules`` are left as they were (later tests run every
+    registered baseline)."""
+    for reg in (baselines.REGISTRY, protocols.REGISTRY, metrics.REGISTRY):
+        reg.names()  # load the built-ins before the snapshot
+        monkeypatch.setattr(reg, "_items", dict(reg._items))
+        monkeypatch.setattr(reg, "_origins", dict(reg._origins))
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text(PACKAGE)
+    dist = tmp_path / "mypkg-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mypkg\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[i2i_bench.baselines]\nmy_identity = mypkg:MyIdentity\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    sys.modules.pop("mypkg", None)
+
+
+def test_every_kind_lists_the_suites_own_entries():
+    assert {"identity", "munit", "stargan_v2"} <= set(baselines.names())
+    assert set(protocols.names()) == {
+        "edges2shoes",
+        "afhq",
+        "animal_faces",
+        "celeba_attributes",
+        "celeba_stargan",
+    }
+    assert {"fid", "kid", "lpips_diversity"} <= set(metrics.families())
+
+
+def test_a_second_object_under_a_taken_name_is_refused_naming_both(user_package):
+    import mypkg
+
+    with pytest.raises(UserError) as err:
+        baselines.register(mypkg.Clash)
+    assert "baselines.oracles.Identity" in str(err.value) and "mypkg.Clash" in str(err.value)
+    assert baselines.get("identity") is Identity
+
+    class Again(protocols.get("afhq").__class__):
+        pass
+
+    with pytest.raises(UserError, match="protocol name 'afhq' is claimed twice"):
+        protocols.register(Again)
+    with pytest.raises(UserError, match="metric family name 'fid' is claimed twice"):
+        metrics.family("fid", ("fid",))(lambda ctx, group, variant: [])
+
+
+def test_a_path_brings_in_a_class_by_its_own_name(user_package):
+    cls = baselines.get("mypkg:MyIdentity")
+    assert cls.name == "my_identity" and baselines.get("my_identity") is cls
+    assert baselines.get("baselines.oracles:Identity") is Identity
+    for bad, needle in (
+        ("nopkg.mod:X", "cannot import nopkg.mod"),
+        ("mypkg:Nothing", "mypkg has no Nothing"),
+        ("mypkg:PACKAGE_NAME_MISSING", "has no"),
+        ("baselines.oracles:_Oracle", "has no name"),
+        ("protocols.base:Protocol", "not a subclass of baselines.Translator"),
+        ("mispelt", "unknown baseline 'mispelt'"),
+    ):
+        with pytest.raises(UserError, match=needle):
+            baselines.get(bad)
+
+
+def test_an_entry_point_group_adds_installed_packages(user_package):
+    found = Registry("baseline", "i2i_bench.baselines", lambda: None)
+    import mypkg
+
+    assert found.names() == ["my_identity"] and found.get("my_identity") is mypkg.MyIdentity
+    assert "mypkg" in found.origin("my_identity")
+
+
+def test_a_run_takes_a_method_from_any_package_by_path(user_package, tmp_path):
+    """`run_all.py --baselines identity mypkg:MyIdentity`: recorded under the class's name."""
+    out = tmp_path / "out"
+    args = [sys.executable, "run_all.py", "--preset", "smoke", "--protocols", "afhq"]
+    args += ["--baselines", "identity", "mypkg:MyIdentity", "--out", str(out), "--device", "cpu"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--no-profile", "--no-report"]
+    env_path = f"{user_package}:{REPO}"
+    done = subprocess.run(
+        args,
+        cwd=REPO,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    cells = sorted(p.parent.parent.name for p in out.glob("records/afhq-*/*/seed0/_cell.json"))
+    assert cells == ["identity", "my_identity"]
+
+
+def test_the_suites_registries_are_one_helper():
+    """Each kind is a Registry with its own entry-point group (no hand-kept dicts left)."""
+    groups = {r.group for r in (baselines.REGISTRY, protocols.REGISTRY, metrics.REGISTRY)}
+    assert groups == {"i2i_bench.baselines", "i2i_bench.protocols", "i2i_bench.metrics"}
