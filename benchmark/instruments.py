@@ -89,6 +89,18 @@ class Located:
     pin: Pin | None
     how: str  # in words, for the log
 
+    def check(self) -> None:
+        """A file found under the pinned name must hold the pinned weights."""
+        if self.path is None or self.pin is None or self.how != "pinned":
+            return
+        sha = from_file(self.path, self.protocol).weights_sha256
+        if sha != self.pin.sha256:
+            raise UserError(
+                f"{self.path} has weights sha256 {sha[:12]}, but protocol {self.protocol} pins "
+                f"{self.pin.sha256[:12]}: the file is not the official instrument; replace it "
+                "with the pinned file or pass --classifier to use it anyway"
+            )
+
     def load(
         self, protocol: Protocol, data: ProtocolData, device: torch.device, cache_dir: Path
     ) -> ProtocolClassifier:
@@ -99,12 +111,6 @@ class Located:
         clf = from_file(self.path, protocol.name)
         if self.pin is not None and clf.weights_sha256 == self.pin.sha256:
             clf.instrument = OFFICIAL
-        elif self.pin is not None and self.how == "pinned":
-            raise UserError(
-                f"{self.path} has weights sha256 {clf.weights_sha256[:12]}, but protocol "
-                f"{protocol.name} pins {self.pin.sha256[:12]}: the file is not the official "
-                "instrument; replace it with the pinned file or pass --classifier to use it anyway"
-            )
         _check_classes(clf, data, self.path)
         trained_on = from_file_fingerprint(self.path)
         if trained_on and trained_on != data.fingerprint:
@@ -151,7 +157,9 @@ def locate(
         ]
         for folder in folders:
             if (folder / pin.file).is_file():
-                return Located(protocol.name, folder / pin.file, pin, "pinned")
+                found = Located(protocol.name, folder / pin.file, pin, "pinned")
+                found.check()  # a wrong file is refused before any work, not mid-grid
+                return found
     if train:
         return Located(protocol.name, None, pin, "--train-classifiers")
     where = f"{hub_checkpoints()}/" + (f" or {weights_dir}/" if weights_dir else "")

@@ -210,6 +210,7 @@ def test_other_weights_under_the_pinned_name_are_refused(tmp_path, cache, mine, 
     (weights / pin.file).write_bytes(mine.read_bytes())
     assert _run(tmp_path / "r", cache, "--no-report", "--weights-dir", str(weights)) == 2
     assert f"afhq pins {pin.sha256[:12]}" in _error_line(capsys)
+    assert not (tmp_path / "r" / "records").exists()  # refused before any work
 
 
 def test_metrics_cli_measures_with_a_pinned_classifier_by_name_or_with_any_file(
