@@ -22,6 +22,9 @@ from benchmark.errors import UserError
 
 SCHEMA = 1
 CELL = "_cell"  # the per-cell status record's metric name
+# what a speed profile records: they change with the machine and its load, not with model
+# quality (never gated, shown apart)
+PROFILE_METRICS = ("latency_ms", "throughput", "peak_memory_mb", "params", "flops", "kernels")
 
 
 @dataclass

@@ -35,7 +35,7 @@ from scipy import stats as sps
 
 from benchmark import records, stats
 from benchmark.errors import UserError
-from benchmark.records import CELL, Record
+from benchmark.records import CELL, PROFILE_METRICS, Record
 
 PATTERN_KEYS = ("protocol", "preset", "baseline", "metric", "variant", "extractor")
 SETTING_TYPES: dict[str, tuple[type, ...]] = {
@@ -45,8 +45,6 @@ SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "gate": (bool,),
     "statistical": (bool,),
 }
-# Timing-dependent: they change with the machine and its load, not with model quality.
-PROFILE_METRICS = ("latency_ms", "throughput", "peak_memory_mb", "params", "flops", "kernels")
 
 # Lowest-priority rules; a tolerance file's rules apply after these, later keys winning.
 DEFAULT_RULES: tuple[dict[str, Any], ...] = (

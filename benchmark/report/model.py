@@ -23,7 +23,7 @@ from typing import Any
 from benchmark import records as rec_io
 from benchmark import stats
 from benchmark.errors import UserError
-from benchmark.records import CELL, Record
+from benchmark.records import CELL, PROFILE_METRICS, Record
 from benchmark.report.labels import (
     SPEED_VARIANT,
     extractor_label,
@@ -34,7 +34,6 @@ from benchmark.report.labels import (
 )
 
 # written by benchmark.profiling into the same cells as the metric records
-PROFILE_METRICS = ("latency_ms", "throughput", "peak_memory_mb", "params", "flops", "kernels")
 # the protocol classifier's held-out accuracy, written under a pseudo-baseline by the runner
 # (benchmark.metrics.MetricContext.classifier_report): shown about the table, never ranked
 CLASSIFIER_METRIC = "classifier_accuracy"
