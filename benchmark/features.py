@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from benchmark.atomic import atomic_path
 from benchmark.errors import UserError
 from benchmark.progress import Progress
 from benchmark.provenance import sha256_file
+from benchmark.registry import Registry
 from protocols.base import to_uint8
 
 INCEPTION_COMPAT = "inception-v3-compat"
@@ -232,33 +233,79 @@ class Extractor:
         return {k: torch.cat(v) for k, v in out.items()}
 
 
+@dataclass(frozen=True)
+class Standard:
+    """A standard extractor: its weights file, the module built from it, the layers FID/KID
+    and IS read, and how images reach its input (part of the feature cache key)."""
+
+    filename: str
+    what: str  # in words, for the missing-weights message
+    build: Callable[[str, Path], torch_fidelity.FeatureExtractorBase]
+    layers: dict[str, str]
+    resize: str
+
+
+def _inception_compat(name: str, path: Path) -> torch_fidelity.FeatureExtractorBase:
+    return FeatureExtractorInceptionV3(
+        name, ["2048", "logits_unbiased"], feature_extractor_weights_path=str(path)
+    )
+
+
+def _inception_torchvision(name: str, path: Path) -> torch_fidelity.FeatureExtractorBase:
+    register_once(name, TorchvisionInceptionExtractor)
+    return TorchvisionInceptionExtractor(
+        name, ["2048", "logits"], feature_extractor_weights_path=str(path)
+    )
+
+
+def _standard_builtins() -> None:
+    EXTRACTORS.add(
+        INCEPTION_COMPAT,
+        Standard(
+            INCEPTION_COMPAT_FILE,
+            "Inception (FID, torch-fidelity)",
+            _inception_compat,
+            {"fid": "2048", "isc": "logits_unbiased"},
+            "tf1-bilinear-299",  # torch-fidelity's TF1-compatible resize, (x-128)/128
+        ),
+    )
+    EXTRACTORS.add(
+        INCEPTION_TORCHVISION,
+        Standard(
+            INCEPTION_TORCHVISION_FILE,
+            "torchvision Inception-v3",
+            _inception_torchvision,
+            {"fid": "2048", "isc": "logits"},
+            "pil-bilinear-8bit-299,imagenet-norm",
+        ),
+    )
+
+
+# standard extractors by id (entry-point group ``i2i_bench.extractors``: a ``Standard``);
+# protocol classifiers are built apart (benchmark.instruments)
+EXTRACTORS: Registry[Standard] = Registry(
+    "feature extractor", "i2i_bench.extractors", _standard_builtins
+)
+
+
+def _checked_standard(obj: object) -> Standard:
+    if not isinstance(obj, Standard):
+        raise UserError(f"{obj!r} is not a benchmark.features.Standard extractor description")
+    return obj
+
+
 def build_standard(extractor_id: str, weights_dir: Path | None, device: torch.device) -> Extractor:
-    """``inception-v3-compat`` (torch-fidelity's TF-ported FID Inception) or
-    ``inception-v3-torchvision`` (StarGAN v2's); raises WeightsMissing without the file."""
-    if extractor_id == INCEPTION_COMPAT:
-        path = find_weights(INCEPTION_COMPAT_FILE, weights_dir, "Inception (FID, torch-fidelity)")
-        module = FeatureExtractorInceptionV3(
-            extractor_id, ["2048", "logits_unbiased"], feature_extractor_weights_path=str(path)
-        )
-        layers = {"fid": "2048", "isc": "logits_unbiased"}
-        resize = "tf1-bilinear-299"  # torch-fidelity's TF1-compatible resize, (x-128)/128
-    elif extractor_id == INCEPTION_TORCHVISION:
-        path = find_weights(INCEPTION_TORCHVISION_FILE, weights_dir, "torchvision Inception-v3")
-        register_once(INCEPTION_TORCHVISION, TorchvisionInceptionExtractor)
-        module = TorchvisionInceptionExtractor(
-            extractor_id, ["2048", "logits"], feature_extractor_weights_path=str(path)
-        )
-        layers = {"fid": "2048", "isc": "logits"}
-        resize = "pil-bilinear-8bit-299,imagenet-norm"
-    else:
-        raise UserError(
-            f"unknown extractor '{extractor_id}'; use {INCEPTION_COMPAT}, "
-            f"{INCEPTION_TORCHVISION} or protocol:NAME"
-        )
-    module = module.eval().requires_grad_(False).to(device)
-    both = (layers["fid"], layers["isc"])
+    """``inception-v3-compat`` (torch-fidelity's TF-ported FID Inception),
+    ``inception-v3-torchvision`` (StarGAN v2's) or a registered one; raises WeightsMissing
+    without the file."""
+    spec = EXTRACTORS.get(extractor_id, _checked_standard)
+    path = find_weights(spec.filename, weights_dir, spec.what)
+    module = spec.build(extractor_id, path).eval().requires_grad_(False).to(device)
+    both = (spec.layers["fid"], spec.layers["isc"])
     roles = {"real": both, "fake": both, "input": both}
-    return Extractor(extractor_id, module, layers, roles, weights_sha256(path), resize, device)
+    return Extractor(
+        extractor_id, module, dict(spec.layers), roles, weights_sha256(path), spec.resize, device
+    )
 
 
 # --- the feature pass: memo per call, disk cache for reference sets -------------------------

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 import baselines
 import protocols
 from baselines.oracles import Identity
-from benchmark import metrics
+from benchmark import features, metrics
 from benchmark.errors import UserError
 from benchmark.registry import Registry
 
@@ -135,5 +136,15 @@ def test_a_run_takes_a_method_from_any_package_by_path(user_package, tmp_path):
 
 def test_the_suites_registries_are_one_helper():
     """Each kind is a Registry with its own entry-point group (no hand-kept dicts left)."""
-    groups = {r.group for r in (baselines.REGISTRY, protocols.REGISTRY, metrics.REGISTRY)}
-    assert groups == {"i2i_bench.baselines", "i2i_bench.protocols", "i2i_bench.metrics"}
+    kinds = (baselines.REGISTRY, protocols.REGISTRY, metrics.REGISTRY, features.EXTRACTORS)
+    assert {r.group for r in kinds} == {
+        "i2i_bench.baselines",
+        "i2i_bench.protocols",
+        "i2i_bench.metrics",
+        "i2i_bench.extractors",
+    }
+    assert features.EXTRACTORS.names() == ["inception-v3-compat", "inception-v3-torchvision"]
+    with pytest.raises(UserError, match="unknown feature extractor 'inception-v4'"):
+        features.build_standard("inception-v4", None, torch.device("cpu"))
+    with pytest.raises(UserError, match="not a benchmark.features.Standard"):
+        features.build_standard("baselines.oracles:Identity", None, torch.device("cpu"))
