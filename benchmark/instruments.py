@@ -149,6 +149,7 @@ def locate(
     if given is not None:
         if not Path(given).is_file():
             raise UserError(f"--classifier {protocol.name}={given}: no such file")
+        from_file(Path(given), protocol.name)  # another protocol's file: refused before any work
         return Located(protocol.name, Path(given), pin, "--classifier")
     if pin is not None:
         folders = ([Path(weights_dir)] if weights_dir else []) + [

@@ -530,7 +530,8 @@ def plan_cells(cfg: RunConfig, data: ProtocolData) -> list[str]:
 
 
 def run(cfg: RunConfig) -> dict[str, int]:
-    """Run the whole grid; returns counts of done/skipped/failed/busy cells."""
+    """Run the whole grid; returns the count of cells per outcome: done, skipped (finished
+    earlier), failed, failed earlier (not retried), busy (left to another run)."""
     counts = {"done": 0, "skipped": 0, "failed": 0, "failed earlier": 0, "busy": 0}
     cfg.out.mkdir(parents=True, exist_ok=True)
     loaded = [load_protocol(name, cfg) for name in cfg.protocols]  # validate all data first
@@ -582,7 +583,6 @@ def run(cfg: RunConfig) -> dict[str, int]:
             f"{counts['busy']} cell(s) were being run by another process and were left to it; "
             "rerun the same command after it finishes to see them here"
         )
-    counts["failed"] = failed
     return counts
 
 
@@ -702,7 +702,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Exit 1 when a cell of the grid failed (now or in an earlier run, unretried): its reason
     is in the log and the leaderboard, and the results are incomplete."""
     counts = run(config_from_args(args))
-    return 1 if counts["failed"] else 0
+    return 1 if counts["failed"] or counts["failed earlier"] else 0
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
