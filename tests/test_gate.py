@@ -61,6 +61,7 @@ def test_smoke_grid_runs_every_cell_and_renders_the_leaderboard(smoke_results):
     # every table says whose evaluation code its protocol follows, or that none was released
     md = (smoke_results / "report" / "leaderboard.md").read_text()
     assert md.count("Follows ") == 2 and md.count("Own pipeline: ") == 3
+    assert "local instrument" not in md  # the smoke grid measures with the pinned classifiers
     assert "Follows clovaai/stargan-v2 metrics/eval.py" in page.read_text()
     assert "% Follows junyanz/BicycleGAN" in (smoke_results / "report" / "tables.tex").read_text()
 

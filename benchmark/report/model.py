@@ -154,10 +154,10 @@ class Table:
     def official_instrument(self, extractor: str | None) -> bool:
         """Whether every record measured with this protocol classifier used the file the
         protocol pins (benchmark.instruments); a local one is comparable only by its sha."""
-        seen = {
+        seen = {  # the numbers' records: a skipped one measured nothing
             r.provenance.get("instrument", "unknown (recorded before instruments were pinned)")
             for r in self.records
-            if r.extractor == extractor
+            if r.extractor == extractor and r.status == "ok"
         }
         return seen <= {"official"}
 
