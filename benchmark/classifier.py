@@ -276,6 +276,27 @@ def cache_key(
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a training run is made of: its length, its two image sets and the network."""
+
+    steps: int
+    train_items: list[Item]
+    test_items: list[Item]
+    cfg: ClassifierConfig
+
+
+def _plan(protocol: Protocol, data: ProtocolData, seed: int, steps: int | None) -> _Plan:
+    steps = int(steps or protocol.param("classifier_steps", DEFAULT_STEPS))
+    train_items, test_items = split_items(data, seed)
+    if not train_items or not test_items:
+        raise UserError(
+            f"protocol {protocol.name}: the classifier needs train and test images "
+            f"(found {len(train_items)} and {len(test_items)}); check the dataset"
+        )
+    return _Plan(steps, train_items, test_items, _config(protocol, data, train_items, test_items))
+
+
 def train(
     protocol: Protocol,
     data: ProtocolData,
@@ -284,15 +305,16 @@ def train(
     steps: int | None = None,
 ) -> dict[str, Any]:
     """Train the protocol's classifier; returns the file payload (weights, config, report)."""
-    steps = int(steps or protocol.param("classifier_steps", DEFAULT_STEPS))
-    train_items, test_items = split_items(data, seed)
-    if not train_items or not test_items:
-        raise UserError(
-            f"protocol {protocol.name}: the classifier needs train and test images "
-            f"(found {len(train_items)} and {len(test_items)}); check the dataset"
-        )
-    cfg = _config(protocol, data, train_items, test_items)
-    net, report = _train(cfg, data, train_items, test_items, device, seed, steps, protocol.name)
+    return _payload(protocol, data, device, seed, _plan(protocol, data, seed, steps))
+
+
+def _payload(
+    protocol: Protocol, data: ProtocolData, device: torch.device, seed: int, plan: _Plan
+) -> dict[str, Any]:
+    cfg = plan.cfg
+    net, report = _train(
+        cfg, data, plan.train_items, plan.test_items, device, seed, plan.steps, protocol.name
+    )
     return {
         "format": FORMAT,
         "protocol": protocol.name,
@@ -344,20 +366,13 @@ def train_or_load(
     steps: int | None = None,
 ) -> ProtocolClassifier:
     """``--train-classifiers``: train once per content key under ``cache_dir``, reuse after."""
-    steps = int(steps or protocol.param("classifier_steps", DEFAULT_STEPS))
-    train_items, test_items = split_items(data, seed)
-    if not train_items or not test_items:
-        raise UserError(
-            f"protocol {protocol.name}: the classifier needs train and test images "
-            f"(found {len(train_items)} and {len(test_items)}); check the dataset"
-        )
-    cfg = _config(protocol, data, train_items, test_items)
-    key = cache_key(protocol, data, cfg, seed, steps)
+    plan = _plan(protocol, data, seed, steps)
+    key = cache_key(protocol, data, plan.cfg, seed, plan.steps)
     path = Path(cache_dir) / "classifiers" / f"{protocol.name}-{key}.pt"
     if path.is_file():
         log.info(f"protocol classifier {protocol.name}: trained earlier, {path}")
     else:
-        atomic_torch_save(train(protocol, data, device, seed, steps), path)
+        atomic_torch_save(_payload(protocol, data, device, seed, plan), path)
     return from_file(path, protocol.name)
 
 

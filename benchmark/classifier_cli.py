@@ -48,9 +48,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _pin(card: dict, synthetic: bool, preset: str) -> None:
     """Make this file the protocol's official instrument for its data part (maintainers)."""
-    ours = card["protocol_data_hash"]
-    pins = [p for p in instruments.load_pins() if p.data_hash != ours and p.file != card["file"]]
-    same = [p for p in instruments.load_pins() if p.data_hash == ours]
+    ours, everything = card["protocol_data_hash"], instruments.load_pins()
+    pins = [p for p in everything if p.data_hash != ours and p.file != card["file"]]
+    same = [p for p in everything if p.data_hash == ours]
     kept = tuple(sorted({preset, *(x for p in same for x in p.presets)}))
     what = "synthetic twin" if synthetic else "real data"
     size = card["protocol_data"]["image_size"]
