@@ -26,7 +26,7 @@ from baselines.base import Translator
 from benchmark import datasets, instruments, locks, presets, provenance
 from benchmark import device as devices
 from benchmark import records as rec
-from benchmark.atomic import disk_full
+from benchmark.atomic import atomic_path
 from benchmark.errors import CellFailure, DiskFull, UserError, output_folder
 from benchmark.instruments import Located
 from benchmark.plan import (
@@ -269,14 +269,9 @@ def save_samples(samples: TaskSamples, folder: Path, count: int) -> None:
     from PIL import Image
 
     def png(t: torch.Tensor, path: Path) -> None:
-        arr = to_uint8(t).permute(1, 2, 0).numpy()
-        try:
-            Image.fromarray(arr).save(path)
-        except OSError as exc:
-            full = disk_full(path, exc)
-            if full is not None:
-                raise full from exc
-            raise
+        # atomic like every other file: a full disk is one line naming it, never half a PNG
+        with atomic_path(path, suffix=".png") as tmp:
+            Image.fromarray(to_uint8(t).permute(1, 2, 0).numpy()).save(tmp)
 
     for i in range(min(count, samples.num_inputs)):
         d = folder / f"{samples.task}--{samples.mode}" / f"{i:04d}"
