@@ -3,7 +3,7 @@
 
 A family (``fid``, ``kid``, ``is``, ``cis``, ``prc``, ``lpips_diversity``, ``accuracy``,
 ``paired``, ``content``) is a function registered by name that turns a group of
-``TaskSamples`` (one synthesis mode; one K for few-shot) into ``MetricValue``s. Families never run
+``TaskSamples`` (one synthesis mode; one K for few-shot) into ``Value``s. Families never run
 a network themselves: they ask ``ctx.store`` for features, which runs each extractor at most once
 per image set, so one pass serves every metric. Values averaged over tasks are the headline and
 the per-task numbers go in ``extra["per_task"]`` (StarGAN v2 reports FID as the task mean).
@@ -11,11 +11,10 @@ the per-task numbers go in ``extra["per_task"]`` (StarGAN v2 reports FID as the 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,77 +30,69 @@ from benchmark.features import (
     WeightsMissing,
     build_standard,
 )
-from benchmark.plan import variant_of
-from benchmark.registry import Registry
+from benchmark.plan import kind_of, variant_of
+from benchmark.registry import Registry, import_modules
 from benchmark.samples import TaskSamples
+from benchmark.values import Value
 from protocols.base import Protocol, ProtocolData
 
 log = logging.getLogger("benchmark")
 
 
-@dataclass
-class MetricValue:
-    metric: str
-    value: float | None
-    std: float | None = None
-    variant: str = ""  # synthesis mode and/or task: "latent", "reference", "k=5"; "" if one form
-    extractor: str | None = None  # feature extractor id; None for pixel metrics
-    direction: str = "lower"  # which way is better
-    status: str = "ok"  # ok | failed | skipped
-    reason: str | None = None
-    provenance: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+@dataclass(frozen=True)
+class Metric:
+    """What a number is, declared where its family is defined: the name records use, which
+    way is better, the label a table shows, and the version of its definition (raised when a
+    change would move its numbers; every record carries it)."""
 
-    def __post_init__(self) -> None:
-        """A NaN/Inf never passes as a number: it becomes a failure with its reason."""
-        if self.status == "ok" and (self.value is None or not math.isfinite(self.value)):
-            self.reason = self.reason or f"non-finite value ({self.value})"
-            self.value, self.status = None, "failed"
+    name: str
+    higher_is_better: bool
+    label: str
+    version: int = 1
+
+    @property
+    def direction(self) -> str:
+        return "higher" if self.higher_is_better else "lower"
 
 
-DIRECTIONS = {
-    "fid": "lower",
-    "kid": "lower",
-    "is": "higher",
-    "cis": "higher",
-    "prc_precision": "higher",
-    "prc_recall": "higher",
-    "lpips_diversity": "higher",
-    "feature_diversity": "higher",
-    "accuracy_top1": "higher",
-    "accuracy_top5": "higher",
-    "l1": "lower",
-    "psnr": "higher",
-    "ssim": "higher",
-    "lpips_paired": "lower",
-    "content": "lower",
-    "content_pose": "lower",
-    "classifier_accuracy": "higher",
-}
+METRICS: dict[str, Metric] = {}  # every declared metric by name
+
+
+def declare(*metrics: Metric) -> tuple[Metric, ...]:
+    """Add metrics to ``METRICS``; a name declared twice differently is refused (two families
+    must never record different quantities under one name)."""
+    for m in metrics:
+        have = METRICS.setdefault(m.name, m)
+        if have != m:
+            raise ValueError(f"metric {m.name!r} declared twice differently: {have} and {m}")
+    return metrics
+
+
+# the protocol classifier's own held-out accuracy (no family: ``classifier_report``)
+CLASSIFIER_ACCURACY = declare(Metric("classifier_accuracy", True, "Classifier acc."))[0]
 
 
 @dataclass
 class Family:
     name: str
-    metrics: tuple[str, ...]  # the MetricValue names it produces (for failures and docs)
-    fn: Callable[[MetricContext, list[TaskSamples], str], list[MetricValue]]
-
-
-_MODULES = ("fidelity", "cis", "lpips_div", "accuracy", "paired", "content")
+    metrics: tuple[str, ...]  # the metric names it produces (for failures and docs)
+    fn: Callable[[MetricContext, list[TaskSamples], str], list[Value]]
 
 
 def _builtins() -> None:
-    for mod in _MODULES:
-        importlib.import_module(f"benchmark.metrics.{mod}")
+    import_modules("benchmark.metrics", skip=("cli",))
 
 
 # metric families by name (entry-point group ``i2i_bench.metrics``, benchmark.registry)
 REGISTRY: Registry[Family] = Registry("metric family", "i2i_bench.metrics", _builtins)
 
 
-def family(name: str, metrics: tuple[str, ...]):
+def family(name: str, metrics: tuple[Metric, ...]):
+    """Register a family under ``name``, declaring every metric it produces."""
+
     def deco(fn):
-        REGISTRY.add(name, Family(name, metrics, fn))
+        declare(*metrics)
+        REGISTRY.add(name, Family(name, tuple(m.name for m in metrics), fn))
         return fn
 
     return deco
@@ -112,17 +103,18 @@ def families() -> dict[str, Family]:
     return REGISTRY.items()
 
 
-def value(metric: str, v: float | None, **kw: Any) -> MetricValue:
-    return MetricValue(metric, v, direction=DIRECTIONS[metric], **kw)
+def value(metric: str, v: float | None, **kw: Any) -> Value:
+    """A value of a declared metric: its direction, and its label and version in provenance."""
+    m = METRICS[metric]
+    prov = {**kw.pop("provenance", {}), "metric_label": m.label, "metric_version": m.version}
+    return Value(metric, v, direction=m.direction, provenance=prov, **kw)
 
 
-def not_ok(metric: str, status: str, reason: str, **kw: Any) -> MetricValue:
-    return MetricValue(
-        metric, None, direction=DIRECTIONS[metric], status=status, reason=reason, **kw
-    )
+def not_ok(metric: str, status: str, reason: str, **kw: Any) -> Value:
+    return value(metric, None, status=status, reason=reason, **kw)
 
 
-def over_tasks(metric: str, per_task: dict[str, float], variant: str, **kw: Any) -> MetricValue:
+def over_tasks(metric: str, per_task: dict[str, float], variant: str, **kw: Any) -> Value:
     """The task mean as headline; every task's own number in ``extra['per_task']``."""
     vals = list(per_task.values())
     bad = [t for t, v in per_task.items() if v is None or not math.isfinite(v)]
@@ -175,7 +167,7 @@ class MetricContext:
                 self._lpips_reason = str(exc)
         return self._lpips, self._lpips_reason
 
-    def classifier_report(self) -> list[MetricValue]:
+    def classifier_report(self) -> list[Value]:
         """The protocol classifier's own accuracy on held-out real images (leaderboard row)."""
         if self.classifier is None:
             return []
@@ -256,7 +248,7 @@ def prepare(
 def target_columns(ctx: MetricContext) -> list[int]:
     """Few-shot: the protocol classifier's output columns of the target (unseen) classes, for
     FUNIT's "test" numbers (top-k and IS over the target classes only); empty otherwise."""
-    if ctx.protocol.kind != "few_shot" or ctx.data is None:
+    if not kind_of(ctx.protocol.kind).unseen_targets or ctx.data is None:
         return []
     names = ctx.data.class_names
     return [names.index(d) for d in ctx.protocol.domains if d in names]
@@ -284,13 +276,13 @@ def problems(s: TaskSamples) -> str | None:
     return None
 
 
-def evaluate(samples: list[TaskSamples], ctx: MetricContext) -> list[MetricValue]:
+def evaluate(samples: list[TaskSamples], ctx: MetricContext) -> list[Value]:
     """Every metric in ``ctx.protocol.metrics`` over one baseline's samples (one seed)."""
     ctx.store.clear()  # fakes of the previous baseline are never reused; reals are on disk
     groups: dict[str, list[TaskSamples]] = {}
     for s in samples:
         groups.setdefault(variant_of(ctx.protocol, s), []).append(s)
-    out: list[MetricValue] = []
+    out: list[Value] = []
     for variant, group in groups.items():
         why = next((p for p in map(problems, group) if p), None)
         for name in ctx.protocol.metrics:
@@ -304,7 +296,7 @@ def evaluate(samples: list[TaskSamples], ctx: MetricContext) -> list[MetricValue
 
 def _run_family(
     fam: Family, ctx: MetricContext, group: list[TaskSamples], variant: str
-) -> list[MetricValue]:
+) -> list[Value]:
     """A family that raises fails alone (recorded with its reason); the others still run."""
     try:
         return fam.fn(ctx, group, variant)
@@ -320,10 +312,10 @@ def per_extractor(
     ctx: MetricContext,
     metrics: Iterable[str],
     variant: str,
-    fn: Callable[[Extractor], list[MetricValue]],
-) -> list[MetricValue]:
+    fn: Callable[[Extractor], list[Value]],
+) -> list[Value]:
     """Run ``fn`` for every available extractor; a skipped value for each missing one."""
-    out: list[MetricValue] = []
+    out: list[Value] = []
     for ex in ctx.extractors:
         out += fn(ex)
     for ex_id, reason in ctx.missing.items():
@@ -331,4 +323,4 @@ def per_extractor(
     return out
 
 
-__all__ = ["MetricContext", "MetricValue", "evaluate", "families", "family", "prepare"]
+__all__ = ["Metric", "MetricContext", "Value", "evaluate", "families", "family", "prepare"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.metrics import MetricContext, family, not_ok, over_tasks, target_columns
+from benchmark.metrics import Metric, MetricContext, family, not_ok, over_tasks, target_columns
 
 
 def topk_accuracy(logits: torch.Tensor, target: torch.Tensor, k: int) -> float:
@@ -18,7 +18,10 @@ def attribute_accuracy(logits: torch.Tensor, attr: int, wanted: torch.Tensor) ->
     return float(((logits[:, attr] > 0).float() == wanted.float()).float().mean())
 
 
-@family("accuracy", ("accuracy_top1", "accuracy_top5"))
+@family(
+    "accuracy",
+    (Metric("accuracy_top1", True, "Top-1 acc."), Metric("accuracy_top5", True, "Top-5 acc.")),
+)
 def accuracy_family(ctx: MetricContext, group, variant: str):
     ex = ctx.protocol_extractor
     if ex is None:

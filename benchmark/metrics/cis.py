@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from benchmark.metrics import MetricContext, family, not_ok, over_tasks
+from benchmark.metrics import Metric, MetricContext, family, not_ok, over_tasks
 
 CONVENTIONS = ("mean_kl", "exp")
 
@@ -29,7 +29,7 @@ def cis(logits: torch.Tensor, convention: str = "mean_kl") -> float:
     return mean_kl if convention == "mean_kl" else math.exp(mean_kl)
 
 
-@family("cis", ("cis",))
+@family("cis", (Metric("cis", True, "CIS"),))
 def cis_family(ctx: MetricContext, group, variant: str):
     ex = ctx.protocol_extractor
     convention = ctx.protocol.param("cis_convention", "mean_kl")

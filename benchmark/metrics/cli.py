@@ -24,7 +24,7 @@ from benchmark.classifier import from_file, load_cached
 from benchmark.errors import UserError, output_folder
 from benchmark.features import INCEPTION_COMPAT, INCEPTION_TORCHVISION, FeatureStore, build_standard
 from benchmark.instruments import INSTRUMENTS_DIR, mark
-from benchmark.metrics import MetricContext, MetricValue, evaluate, families
+from benchmark.metrics import MetricContext, Value, evaluate, families
 from benchmark.metrics.lpips_div import LPIPS_VERSIONS
 from benchmark.samples import TaskSamples
 from protocols.base import Protocol, to_8bit
@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(v.status == "ok" for v in values) else 1
 
 
-def _print(values: list[MetricValue], as_json: bool) -> None:
+def _print(values: list[Value], as_json: bool) -> None:
     if as_json:
         print(json.dumps({"metrics": [dataclasses.asdict(v) for v in values]}, default=str))
         return

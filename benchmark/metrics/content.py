@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from benchmark.classifier import POSE_KEYS, SHAPES
-from benchmark.metrics import MetricContext, family, not_ok, over_tasks
+from benchmark.metrics import Metric, MetricContext, family, not_ok, over_tasks
 
 
 def instance_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -38,7 +38,10 @@ def pose_targets(factors: list[dict]) -> torch.Tensor | None:
     return torch.tensor(rows, dtype=torch.float32)
 
 
-@family("content", ("content", "content_pose"))
+@family(
+    "content",
+    (Metric("content", False, "Content (DIPD-like)"), Metric("content_pose", False, "Pose error")),
+)
 def content_family(ctx: MetricContext, group, variant: str):
     ex = ctx.protocol_extractor
     if ex is None:

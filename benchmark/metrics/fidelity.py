@@ -26,8 +26,9 @@ from torch_fidelity.metric_prc import prc_featuresdict_to_metric
 
 from benchmark.features import INCEPTION_TORCHVISION, Extractor
 from benchmark.metrics import (
+    Metric,
     MetricContext,
-    MetricValue,
+    Value,
     family,
     not_ok,
     over_tasks,
@@ -198,7 +199,7 @@ def _two_sample(
     metrics: tuple[str, ...],
     ex: Extractor,
     score: Callable[[torch.Tensor, torch.Tensor], tuple[Scored, ...]],
-) -> list[MetricValue]:
+) -> list[Value]:
     """Real-vs-fake metrics per task (per class within a task for mFID), averaged. ``score``
     returns one ``Scored`` per metric, so metrics of one computation (PRC) share it."""
     layer = ex.layers["fid"]
@@ -248,9 +249,9 @@ def _two_sample(
     return out
 
 
-@family("fid", ("fid",))
+@family("fid", (Metric("fid", False, "FID"),))
 def fid_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
-    def run(ex: Extractor) -> list[MetricValue]:
+    def run(ex: Extractor) -> list[Value]:
         formula = fid_formula(ctx, ex)
 
         def score(f: torch.Tensor, r: torch.Tensor) -> tuple[Scored]:
@@ -264,7 +265,7 @@ def fid_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
     return per_extractor(ctx, ["fid"], variant, run)
 
 
-@family("kid", ("kid",))
+@family("kid", (Metric("kid", False, "KID"),))
 def kid_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
     return per_extractor(
         ctx,
@@ -274,7 +275,7 @@ def kid_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
     )
 
 
-@family("prc", ("prc_precision", "prc_recall"))
+@family("prc", (Metric("prc_precision", True, "Precision"), Metric("prc_recall", True, "Recall")))
 def prc_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
     names = ("prc_precision", "prc_recall")
 
@@ -282,7 +283,7 @@ def prc_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
         precision, recall = prc(f, r)  # one computation for both numbers
         return (precision, None, None), (recall, None, None)
 
-    def run(ex: Extractor) -> list[MetricValue]:
+    def run(ex: Extractor) -> list[Value]:
         out = _two_sample(ctx, group, variant, names, ex, score)
         for mv in out:
             mv.provenance["prc_neighborhood"] = PRC_NEIGHBORHOOD
@@ -291,11 +292,11 @@ def prc_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
     return per_extractor(ctx, list(names), variant, run)
 
 
-@family("is", ("is",))
+@family("is", (Metric("is", True, "IS"),))
 def is_family(ctx: MetricContext, group: list[TaskSamples], variant: str):
     splits = int(ctx.protocol.param("isc_splits", 10))
 
-    def run(ex: Extractor) -> list[MetricValue]:
+    def run(ex: Extractor) -> list[Value]:
         if (
             ctx.classifier is not None
             and ex is ctx.protocol_extractor

@@ -20,7 +20,7 @@ import lpips
 import torch
 
 from benchmark.features import ALEXNET_FILE, find_weights, weights_sha256
-from benchmark.metrics import MetricContext, family, not_ok, over_tasks, value
+from benchmark.metrics import Metric, MetricContext, family, not_ok, over_tasks, value
 
 log = logging.getLogger("benchmark")
 
@@ -107,7 +107,13 @@ def feature_distance(fa: dict, fb: dict, layers=DIV_LAYERS) -> torch.Tensor:
     return total / len(layers)
 
 
-@family("lpips_diversity", ("lpips_diversity", "feature_diversity"))
+@family(
+    "lpips_diversity",
+    (
+        Metric("lpips_diversity", True, "LPIPS diversity"),
+        Metric("feature_diversity", True, "Feature diversity"),
+    ),
+)
 def diversity_family(ctx: MetricContext, group, variant: str):
     mode = ctx.protocol.param("diversity_pairs", "all")
     prov = {

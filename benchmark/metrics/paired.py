@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from benchmark.metrics import MetricContext, family, not_ok, over_tasks
+from benchmark.metrics import Metric, MetricContext, family, not_ok, over_tasks
 
 PSNR_CAP = 100.0  # dB for identical images (MSE 0), so a perfect copy stays a finite number
 
@@ -47,7 +47,15 @@ def ssim(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.5) -
     return s.flatten(1).mean(dim=1).float()
 
 
-@family("paired", ("l1", "psnr", "ssim", "lpips_paired"))
+@family(
+    "paired",
+    (
+        Metric("l1", False, "L1"),
+        Metric("psnr", True, "PSNR"),
+        Metric("ssim", True, "SSIM"),
+        Metric("lpips_paired", False, "LPIPS to target"),
+    ),
+)
 def paired_family(ctx: MetricContext, group, variant: str):
     names = ("l1", "psnr", "ssim", "lpips_paired")
     missing = [s.task for s in group if s.ground_truth is None]

@@ -1,8 +1,11 @@
 """What a reader sees for each metric and feature extractor: the one label table every report
 format (HTML, Markdown, LaTeX, plots, ``--compare``) takes its names from.
 
-The record keeps the machine name (``lpips_paired``); only the report translates it, so a
-renamed label never changes a record, a CSV column or the regression gate.
+The record keeps the machine name (``lpips_paired``); a metric family declares its label where it
+is defined (``benchmark.metrics.Metric``) and every record of it carries that label, which the
+report shows. This table orders the columns and names what no family declares (speed numbers,
+published numbers) and the records written before labels were declared; a test keeps it equal
+to the declarations, so old and new results folders read the same.
 """
 
 from __future__ import annotations

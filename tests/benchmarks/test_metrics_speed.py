@@ -149,7 +149,7 @@ def test_metric_pass_speed_inception(benchmark, inception_ctx):
     n_fake = sum(len(x) for x in fakes)
     pushed: list[int] = []
 
-    def evaluate() -> list[metrics.MetricValue]:
+    def evaluate() -> list[metrics.Value]:
         before = inc.forward_images
         values = metrics.evaluate(s, ctx)
         pushed.append(inc.forward_images - before)

@@ -81,3 +81,27 @@ def test_variants_in_natural_order_and_protocol_extractor_shortened() -> None:
     assert extractor_label("protocol:afhq@845d5b41e828") == "protocol clf."
     assert extractor_label("protocol:afhq@845d5b41e828", 2) == "protocol:afhq@845d5b41e828"
     assert extractor_label("inception-v3-compat") == "inception-v3-compat"
+
+
+def test_a_column_shows_the_label_its_metric_declared(tmp_path) -> None:
+    """A family outside the suite declares its own label; the report needs no table entry."""
+    from benchmark import records
+    from benchmark.report.model import collect
+
+    for seed, v in enumerate((0.25, 0.5)):
+        records.write(
+            tmp_path,
+            records.Record(
+                protocol="afhq",
+                protocol_hash="abc",
+                baseline="mine",
+                seed=seed,
+                metric="edge_f1",
+                value=v,
+                direction="higher",
+                provenance={"metric_label": "Edge F1", "metric_version": 2},
+            ),
+        )
+    (table,) = collect(tmp_path).tables
+    (col,) = table.columns
+    assert (col.metric, col.name, col.arrow) == ("edge_f1", "Edge F1", "↑")
