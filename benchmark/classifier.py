@@ -31,6 +31,7 @@ from torch import nn
 from benchmark import device as devices
 from benchmark.errors import UserError
 from benchmark.features import Extractor, atomic_torch_save, images_to_uint8, register_once
+from benchmark.plan import kind_of
 from benchmark.progress import Progress, log
 from benchmark.provenance import sha256_state_dict
 from protocols.base import Item, Protocol, ProtocolData
@@ -57,7 +58,7 @@ class ClassifierConfig:
         size = 1 << max(4, min(6, int(math.log2(max(protocol.image_size, 16)))))
         stages = int(math.log2(size // 4))
         widths = tuple(min(16 * 2**i, 256) for i in range(stages))
-        return cls(num_classes, protocol.kind == "attributes", size, widths, pose_head)
+        return cls(num_classes, kind_of(protocol.kind).multi_label, size, widths, pose_head)
 
 
 def prepare_input(images_u8: torch.Tensor, size: int) -> torch.Tensor:
@@ -232,7 +233,8 @@ def split_items(data: ProtocolData, seed: int, max_train: int = MAX_TRAIN):
         by_class.setdefault(it.domain, []).append(it)
     for cls in sorted(by_class):
         items = by_class[cls]
-        if cls in train_classes or data.protocol.kind == "attributes":
+        # multi-label (attribute vectors): no unseen class whose half could join training
+        if cls in train_classes or kind_of(data.protocol.kind).multi_label:
             test += items
             continue
         order = torch.randperm(len(items), generator=g).tolist()
@@ -331,7 +333,7 @@ def _payload(
 def _config(
     protocol: Protocol, data: ProtocolData, train_items: list[Item], test_items: list[Item]
 ) -> ClassifierConfig:
-    multi = protocol.kind == "attributes"
+    multi = kind_of(protocol.kind).multi_label
     num_classes = len(train_items[0].attrs or ()) if multi else len(data.class_names)
     pose = _pose_targets(train_items) is not None and _pose_targets(test_items) is not None
     return ClassifierConfig.for_protocol(protocol, num_classes, pose)
