@@ -14,7 +14,7 @@ import pytest
 
 from benchmark.profiling_parse import top_kernels, total_self_time_us
 
-ANNOTATION = "translate"  # the record_function range profile_kernels puts around each call
+ANNOTATION = "translate"  # the record_function range measure.profile_kernels puts around a call
 
 
 def check_cuda_table(rows: list[dict[str, Any]], steps: int) -> float:

@@ -1,6 +1,7 @@
 """Profiling: the CPU path run for real on tiny translators, the CUDA kernel-table reading on
-torch's own key_averages() of a kineto-shaped CUDA event list, FLOPs against a hand count, and
-the ``profile`` CLI."""
+torch's own key_averages() of a kineto-shaped CUDA event list, FLOPs against a hand count
+(``benchmark.measure``), the values (``benchmark.profiling``) and the ``profile`` CLI
+(``benchmark.profile_cli``)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from torch.autograd.profiler_util import EventList, FunctionEvent
 
 import protocols
 from baselines.base import TaskSpec, Translator
-from benchmark import profiling
+from benchmark import measure, presets, profile_cli, profiling
+from benchmark.device import describe
 from benchmark.errors import UserError
 from benchmark.profiling_parse import ROW_FIELDS, event_rows, top_kernels, total_self_time_us
+from benchmark.values import Value
 from tests.cuda_profile_checks import check_cuda_table
 
 LAUNCHES = Path(__file__).parent / "fixtures" / "profiler_cuda_launches.json"
@@ -100,7 +103,7 @@ def test_flops_of_a_single_conv_match_the_hand_count():
     task = _task(size=8)
     model = OneConv(task)
     fn = profiling.make_forward(model, task, 1, torch.device("cpu"), 1)
-    flops, by_op, used, total = profiling.count_cost(model, fn)
+    flops, by_op, used, total = measure.count_cost(model, fn)
     # output 5 x 4 x 4 positions, each 3 * 3 * 3 multiply-adds, 2 FLOPs per multiply-add
     assert flops == 2 * (5 * 4 * 4) * (3 * 3 * 3) == 4320
     assert used == total == 5 * 3 * 3 * 3
@@ -130,6 +133,7 @@ def test_cpu_profile_has_every_metric_per_batch_size(cpu_profile):
     }
     assert keys == per_bs | {("params", ""), ("flops", ""), ("kernels", "bs=2")}
     for v in values:
+        assert isinstance(v, Value) and v.kind == "profile"
         assert v.status == "ok", (v.metric, v.reason)
         assert v.extractor is None
         assert v.direction == ("higher" if v.metric == "throughput" else "lower")
@@ -216,7 +220,9 @@ def test_latency_with_a_wide_spread_is_flagged_unstable_and_said(monkeypatch, ti
     spread = np.median(times) / np.min(times)
     assert lat.extra["spread"] == pytest.approx(spread)
     assert lat.extra["unstable"] is unstable and lat.status == "ok"
-    line = next(x for x in profiling.format_values(values).splitlines() if x.startswith("latency"))
+    line = next(
+        x for x in profile_cli.format_values(values).splitlines() if x.startswith("latency")
+    )
     assert ("unstable: median/min" in line) is unstable
     if unstable:
         assert f"{spread:.1f}x" in line and "--repeats" in line
@@ -269,12 +275,12 @@ def test_cpu_peak_memory_sees_a_64_mib_buffer():
 
 
 def test_peak_memory_without_proc_is_skipped_with_the_reason(monkeypatch, tmp_path):
-    monkeypatch.setattr(profiling, "_PROC_CLEAR_REFS", tmp_path / "missing" / "clear_refs")
+    monkeypatch.setattr(measure, "_PROC_CLEAR_REFS", tmp_path / "missing" / "clear_refs")
     values = profiling.profile_translator(
         ConvTranslator(_task()), _task(), batch_sizes=(1,), device="cpu", repeats=1
     )
     mem = _by_key(values)["peak_memory_mb", "bs=1"]
-    assert (mem.status, mem.value) == ("skipped", None)
+    assert (mem.status, mem.value, mem.kind) == ("skipped", None, "profile")
     assert "clear_refs" in mem.reason
 
 
@@ -294,6 +300,20 @@ def test_translate_gets_the_arguments_of_its_task_kind(kind):
         assert seen["reference"].shape == (4, 3, 3, 16, 16)
     else:
         assert seen["target"].shape == (4, 2) and set(seen["target"].unique().tolist()) <= {0, 1}
+
+
+def test_random_inputs_refuse_an_unknown_task_kind():
+    with pytest.raises(ValueError, match="unknown task kind 'nope'"):
+        profiling.random_inputs(_task("nope"), 2, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_reference_is_added_unless_the_kind_takes_its_shots_as_references(kind):
+    _, kwargs = profiling.random_inputs(_task(kind), 2, torch.device("cpu"), mode="reference")
+    if kind == "few_shot":  # the K shots are the reference; no extra style image
+        assert kwargs["reference"].shape == (2, 1, 3, 16, 16)
+    else:
+        assert kwargs["reference"].shape == (2, 3, 16, 16)
 
 
 @pytest.mark.parametrize(
@@ -415,7 +435,7 @@ def test_cuda_rows_have_the_fields_a_live_cpu_profile_has(cuda_rows):
     rows, _ = cuda_rows
     model = ConvTranslator(_task())
     fn = profiling.make_forward(model, _task(), 1, torch.device("cpu"), 1)
-    live, kind = profiling.profile_kernels(fn, torch.device("cpu"), steps=1)
+    live, kind = measure.profile_kernels(fn, torch.device("cpu"), steps=1)
     assert kind == "cpu"
     assert live and all(tuple(r) == ROW_FIELDS for r in live)
     assert {r["device_type"] for r in live} == {"DeviceType.CPU"}
@@ -496,14 +516,14 @@ def test_cuda_profile_without_kernels_fails_instead_of_reading_zero(monkeypatch,
         profiling, "profile_kernels", lambda fn, device, steps, trace_path: (rows, "cuda")
     )
     v = profiling._kernels_value(lambda: None, torch.device("cpu"), 8, {}, 2, None, None)
-    assert (v.status, v.value) == ("failed", None)
+    assert (v.status, v.value, v.kind) == ("failed", None, "profile")
     assert "no cuda kernels" in v.reason
 
 
 # --- CLI ----------------------------------------------------------------------------------
 def _run_cli(*argv: str) -> int:
     parser = argparse.ArgumentParser()
-    profiling.register_cli(parser.add_subparsers(dest="command", required=True))
+    profile_cli.register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["profile", *argv])
     return args.func(args)
 
@@ -537,7 +557,7 @@ def test_cli_few_shot_passes_the_protocols_largest_shot_count(tmp_path, monkeypa
         seen.update(kind=task.kind, size=task.image_size, shots=kw["shots"])
         return real(model, task, **{**kw, "repeats": 1})
 
-    monkeypatch.setattr(profiling, "profile_translator", spy)
+    monkeypatch.setattr(profile_cli, "profile_translator", spy)
     rc = _run_cli(
         "--baseline", "identity", "--protocol", "animal_faces", "--preset", "smoke",
         "--batch-sizes", "1", "--device", "cpu", "--out", str(tmp_path),
@@ -550,10 +570,25 @@ def test_cli_few_shot_passes_the_protocols_largest_shot_count(tmp_path, monkeypa
     }
 
 
+@pytest.mark.parametrize(
+    "protocol, baseline, kind, names",
+    [
+        ("edges2shoes", "pix2pix", "paired", ("edges", "shoes")),
+        ("afhq", "cyclegan", "unpaired", ("cat", "dog")),  # pairwise: the first pair's model
+        ("afhq", "stargan_v2", "multi_domain", ("cat", "dog", "wild")),
+        ("animal_faces", "funit", "few_shot", None),  # None: the protocol's target classes
+    ],
+)
+def test_cli_builds_the_spec_the_runner_would_without_the_data(protocol, baseline, kind, names):
+    spec, task = profile_cli.cli_task(protocol, presets.get("smoke"), baseline)
+    names = names or spec.domains
+    assert task == TaskSpec(kind, 32, num_domains=len(names), domain_names=names)
+
+
 @pytest.mark.parametrize("bad", ["0,8", "a", "", "1,-2"])
 def test_cli_rejects_bad_batch_sizes(bad):
     with pytest.raises(UserError, match="--batch-sizes"):
-        profiling.parse_batch_sizes(bad)
+        profile_cli.parse_batch_sizes(bad)
 
 
 def test_cli_rejects_a_baseline_that_cannot_run_the_protocol(tmp_path):
@@ -579,6 +614,7 @@ def test_out_of_memory_at_one_batch_size_fails_only_that_size(monkeypatch):
     )
     v = _by_key(values)
     assert [x.status for x in values if x.variant == "bs=4"] == ["failed"] * 3
+    assert {x.kind for x in values} == {"profile"}
     assert "out of memory at batch size 4" in v["latency_ms", "bs=4"].reason
     assert v["latency_ms", "bs=1"].status == "ok"
     assert ("kernels", "bs=1") in v  # the kernel table falls back to the largest size that ran
@@ -586,9 +622,9 @@ def test_out_of_memory_at_one_batch_size_fails_only_that_size(monkeypatch):
 
 def test_text_summary_labels_what_the_kernel_table_holds(cpu_profile):
     _, _, values = cpu_profile
-    text = profiling.format_values(values).splitlines()
+    text = profile_cli.format_values(values).splitlines()
     assert text[0] == (
-        f"device: {profiling.describe(torch.device('cpu'))} "
+        f"device: {describe(torch.device('cpu'))} "
         f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})"
     )
     header = next(i for i, line in enumerate(text) if line.startswith("kernels"))

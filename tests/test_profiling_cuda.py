@@ -14,7 +14,7 @@ import json
 import pytest
 import torch
 
-from benchmark import profiling
+from benchmark import measure, profiling
 from benchmark import records as rec
 from benchmark.cli import main
 from benchmark.profiling_parse import top_kernels
@@ -36,7 +36,7 @@ def test_live_cuda_kernel_table_has_the_structure_the_fixture_assumes():
     fn = profiling.make_forward(model, _task(size=64), 4, GPU)
     with torch.no_grad():
         fn()  # cuDNN picks its algorithms outside the profiled calls
-        rows, kind = profiling.profile_kernels(fn, GPU, steps=3)
+        rows, kind = measure.profile_kernels(fn, GPU, steps=3)
     assert kind == "cuda"
     total_us = check_cuda_table(rows, steps=3)
     names = [k["name"] for k in top_kernels(rows, "cuda", 3)]
@@ -62,7 +62,8 @@ def test_cuda_profile_takes_cuda_readings(tmp_path):
         assert v.provenance["device"].startswith("cuda:")
         assert v.provenance["cuda"] == torch.version.cuda
         assert v.provenance["math"] == profiling.cuda_math_settings()
-    weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / profiling.MB
+        assert v.kind == "profile"
+    weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / measure.MB
     memory = got[("peak_memory_mb", "bs=4")]
     assert "max_memory_allocated" in memory.provenance["memory"]
     assert memory.value >= weights_mb and memory.extra["delta_mb"] > 0

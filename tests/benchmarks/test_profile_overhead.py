@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from baselines.base import TaskSpec, Translator
-from benchmark import profiling
+from benchmark import measure, profiling
 from benchmark.device import resolve
 
 
@@ -44,9 +44,9 @@ def test_profiler_overhead_ratio(benchmark):
         return model.translate(x, **kwargs)
 
     with torch.no_grad():
-        plain = profiling.time_calls(forward, device, repeats=5, warmup=1)
+        plain = measure.time_calls(forward, device, repeats=5, warmup=1)
         rows = benchmark.pedantic(
-            lambda: profiling.profile_kernels(forward, device, steps=1)[0],
+            lambda: measure.profile_kernels(forward, device, steps=1)[0],
             rounds=5,
             warmup_rounds=1,
         )
