@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmark.atomic import write_bytes
 from benchmark.errors import UserError
+from benchmark.values import Kind
 
 SCHEMA = 1
 CELL = "_cell"  # the per-cell status record's metric name
@@ -48,6 +49,17 @@ class Record:
     provenance: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
+
+    @property
+    def kind(self) -> Kind:
+        """Which part of the suite made it, read off the metric name (no field on disk, so every
+        record ever written has one), named as ``benchmark.values.Value.kind``: ``cell`` (the
+        cell's status), ``profile`` (speed and cost: shown apart, never gated) or ``metric``."""
+        if self.metric == CELL:
+            return "cell"
+        if self.metric in PROFILE_METRICS:
+            return "profile"
+        return "metric"
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -127,6 +139,7 @@ def _number_or_null(v: Any) -> bool:
     return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
+DIRECTIONS = ("lower", "higher")  # which way a record's value is better
 _OPTIONAL_TEXT = ("variant", "direction", "status", "config", "preset")
 _TEXT_OR_NULL = ("extractor", "reason")
 # field -> (what it must be, check); the first five are required. "value" is checked apart:
@@ -157,6 +170,8 @@ def _problem(data: Any) -> str | None:
     for name, (want, ok) in _FIELDS.items():
         if name in data and not ok(data[name]):
             return f"'{name}' is {_json_type(data[name])}, expected {want}"
+    if data.get("direction", "lower") not in DIRECTIONS:
+        return f"'direction' {data['direction']!r} is not lower/higher"
     value = data.get("value")
     if not _number_or_null(value) or (value is not None and not math.isfinite(value)):
         return f"'value' {value!r} is not a finite number"
@@ -176,18 +191,68 @@ def read(path: Path) -> Record:
     return Record.from_dict(data)
 
 
+RUN_ALL = "run `python run_all.py` first"
+
+
+def record_files(base: Path) -> list[Path]:
+    """The record files under ``base``, sorted; a path with any part (below ``base``) starting
+    with "." is no record: a temp file of a write, an update's ``.records.new-*`` folder."""
+    base = Path(base)
+    return [
+        path
+        for path in sorted(base.rglob("*.json"))
+        if not any(part.startswith(".") for part in path.relative_to(base).parts)
+    ]
+
+
+def read_folder(
+    root: Path,
+    label: str = "results",
+    *,
+    allow_empty: bool = False,
+    option: str = "",
+    make: str = RUN_ALL,
+) -> list[tuple[Path, Record]]:
+    """Every record of the results folder ``root`` (under ``root/records``) with its file: the
+    one reader of the report and the gate. Whatever cannot be read is a one-line UserError naming
+    the path and the fix: a missing folder, a folder without ``records/`` (one an interrupted
+    ``regress --update`` left as ``.records.old``), no records at all, a corrupt record (``read``).
+
+    ``label`` names the folder in messages ("results", "reference"); ``option`` is the command
+    line option that gave it ("--reference"; "" for a positional argument), so a message can say
+    to fix it; ``make`` is how such a folder is made, said when it is missing or empty. With
+    ``allow_empty`` a missing or empty folder is ``[]`` (a reference ``--update`` creates).
+    """
+    root = Path(root)
+    base = root / "records"
+    where = f"{label} folder {root}"
+    or_fix = f" (or fix {option})" if option else ""
+    if not base.is_dir():
+        if (root / ".records.old").is_dir():
+            raise UserError(
+                f"{where} has .records.old but no records/: an --update was interrupted; "
+                "rename .records.old back to records or rerun --update"
+            )
+        if allow_empty:
+            return []
+        if not root.exists():
+            raise UserError(f"{where} does not exist; {make}{or_fix}")
+        point = f"point {option} at" if option else "pass"
+        raise UserError(
+            f"{where} has no records/ folder; {point} a folder written by run_all.py "
+            "(it contains records/)"
+        )
+    out = [(path, read(path)) for path in record_files(base)]
+    if not out and not allow_empty:
+        raise UserError(f"{where} holds no records under records/; {make}{or_fix}")
+    return out
+
+
 def iter_records(root: Path) -> Iterator[Record]:
-    """Every complete record under ``root`` (a results folder or its ``records/``)."""
+    """Every record under ``root`` (a results folder or its ``records/``), nothing when there is
+    none: for tests and tools that look at what a run wrote; a command reads with
+    ``read_folder``."""
     root = Path(root)
     base = root / "records" if (root / "records").is_dir() else root
-    for path in sorted(base.rglob("*.json")):
-        if path.name.startswith("."):
-            continue
+    for path in record_files(base):
         yield read(path)
-
-
-def load_all(root: Path) -> list[Record]:
-    root = Path(root)
-    if not root.exists():
-        raise UserError(f"results folder {root} does not exist; run `python run_all.py` first")
-    return list(iter_records(root))

@@ -35,7 +35,7 @@ from scipy import stats as sps
 
 from benchmark import records, stats
 from benchmark.errors import UserError
-from benchmark.records import CELL, PROFILE_METRICS, Record
+from benchmark.records import PROFILE_METRICS, Record
 
 PATTERN_KEYS = ("protocol", "preset", "baseline", "metric", "variant", "extractor")
 SETTING_TYPES: dict[str, tuple[type, ...]] = {
@@ -171,43 +171,26 @@ class Side:
 
 
 def load_side(root: Path, label: str, *, allow_empty: bool = False) -> Side:
-    """Read every record under ``root/records``; refuse what cannot be gated."""
+    """Read every record under ``root/records`` (``benchmark.records.read_folder``) and index
+    it; refuse what cannot be gated: a folder holding two versions of one protocol."""
     root = Path(root)
-    base = root / "records"
-    if not base.is_dir():
-        if (root / ".records.old").is_dir():
-            raise UserError(
-                f"{label} {root} has .records.old but no records/: an --update was "
-                "interrupted; rename .records.old back to records or rerun --update"
-            )
-        if allow_empty:
-            return Side(root)
-        if not root.exists():
-            raise UserError(
-                f"{label} folder {root} does not exist; fix --{label} "
-                "(create a reference with `python -m benchmark regress --update`)"
-            )
-        raise UserError(
-            f"{label} folder {root} has no records/ folder; point --{label} at a "
-            "folder written by run_all.py (it contains records/)"
-        )
+    make = (
+        "create it with `python -m benchmark regress --update`"
+        if label == "reference"
+        else records.RUN_ALL
+    )
     side = Side(root)
     seen: dict[Version, set[str]] = defaultdict(set)
-    for path in sorted(base.rglob("*.json")):
-        if any(part.startswith(".") for part in path.relative_to(base).parts):
-            continue
-        rec = records.read(path)
+    for path, rec in records.read_folder(
+        root, label, allow_empty=allow_empty, option=f"--{label}", make=make
+    ):
         side.files.append((path, rec))
         seen[(rec.protocol, rec.preset)].add(rec.protocol_hash)
-        if rec.metric == CELL:
+        if rec.kind == "cell":
             side.cells[(rec.protocol, rec.preset, rec.baseline, rec.seed)] = rec
         else:
             side.metrics[group_of(rec)].append(rec)
-    if not side.files and not allow_empty:
-        raise UserError(
-            f"{label} folder {root} holds no records under records/; "
-            f"run `python run_all.py` (or fix --{label})"
-        )
+    base = root / "records"
     for (name, preset), hashes in seen.items():
         if len(hashes) > 1:
             listed = ", ".join(sorted(hashes))
@@ -557,7 +540,7 @@ def update_reference(current: Side, reference: Side, rules: Sequence[dict[str, A
         fresh = [
             (path, current)
             for path, rec in current.files
-            if rec.metric == CELL or tolerance_for(rules, group_of(rec)).gate
+            if rec.kind == "cell" or tolerance_for(rules, group_of(rec)).gate
         ]
         before = {p.relative_to(reference.root / "records"): r for p, r in reference.files}
         now = dict(current.files)

@@ -15,11 +15,11 @@ from typing import Any
 import jinja2
 
 from benchmark import stats
-from benchmark.records import Record, atomic_write_text
+from benchmark.records import PROFILE_METRICS, Record, atomic_write_text
 from benchmark.report import plots
 from benchmark.report.grids import Grid
 from benchmark.report.labels import SPEED_LABEL
-from benchmark.report.model import PROFILE_METRICS, Cell, Column, Results, Table, fmt_number
+from benchmark.report.model import Cell, Column, Results, Table, fmt_number
 from benchmark.report.tables import (
     cell_text,
     classifier_line,

@@ -22,8 +22,7 @@ from typing import Any
 
 from benchmark import records as rec_io
 from benchmark import stats
-from benchmark.errors import UserError
-from benchmark.records import CELL, PROFILE_METRICS, Record
+from benchmark.records import Record
 from benchmark.report.labels import (
     SPEED_VARIANT,
     extractor_label,
@@ -55,6 +54,7 @@ class Column:
     variant: str
     extractor: str | None
     direction: str  # "lower" or "higher"
+    declared: str | None = None  # the label its metric declares (records carry it)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -67,7 +67,7 @@ class Column:
 
     @property
     def metric_label(self) -> str:
-        return metric_label(self.metric)
+        return self.declared or metric_label(self.metric)
 
     @property
     def name(self) -> str:
@@ -220,7 +220,7 @@ class Table:
         """Every provenance field with its distinct values across the table's records; more
         than one value (two code revisions, two dataset fingerprints) is worth seeing."""
         return distinct_provenance(
-            r for r in self.records if r.metric not in (*PROFILE_METRICS, CLASSIFIER_METRIC)
+            r for r in self.records if r.kind != "profile" and r.metric != CLASSIFIER_METRIC
         )
 
     def classifier_provenance(self) -> dict[str, list[str]]:
@@ -237,7 +237,7 @@ class Table:
     def wall_time_s(self) -> float:
         total = 0.0
         for r in self.records:
-            if r.metric == CELL:
+            if r.kind == "cell":
                 total += _as_float(r.provenance.get("wall_time_s")) or 0.0
         return total
 
@@ -325,49 +325,17 @@ def _as_float(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def _check(rec: Record, path: Path) -> Record:
-    problems = []
-    for name in ("protocol", "protocol_hash", "baseline", "metric"):
-        if not isinstance(getattr(rec, name), str) or not getattr(rec, name):
-            problems.append(f"'{name}' missing or not text")
-    if isinstance(rec.seed, bool) or not isinstance(rec.seed, int):
-        problems.append("'seed' is not an integer")
-    if rec.value is not None and _as_float(rec.value) is None:
-        problems.append(f"'value' {rec.value!r} is not a finite number")
-    if rec.direction not in ("lower", "higher"):
-        problems.append(f"'direction' {rec.direction!r} is not lower/higher")
-    if not isinstance(rec.provenance, dict) or not isinstance(rec.extra, dict):
-        problems.append("'provenance'/'extra' is not an object")
-    if problems:
-        raise UserError(f"corrupt record {path}: {', '.join(problems)}; delete it and rerun")
-    return rec
-
-
 def load_records(results_dir: Path) -> list[Record]:
     """Every record under ``results_dir/records``; a missing or empty folder or a corrupt
-    record is a one-line UserError naming the path."""
-    root = Path(results_dir)
-    if not root.is_dir():
-        raise UserError(f"results folder {root} does not exist; run `python run_all.py` first")
-    base = root / "records"
-    if not base.is_dir():
-        raise UserError(
-            f"{root} has no records/ folder; pass the folder run_all.py wrote (RESULTS_DIR)"
-        )
-    out = []
-    for path in sorted(base.rglob("*.json")):
-        if path.name.startswith("."):
-            continue
-        try:
-            rec = rec_io.read(path)
-        except AttributeError as exc:  # valid JSON that is not an object
-            raise UserError(
-                f"corrupt record {path}: not a JSON object; delete it and rerun"
-            ) from exc
-        out.append(_check(rec, path))
-    if not out:
-        raise UserError(f"no records under {base}; run `python run_all.py` first")
-    return out
+    record is a one-line UserError naming the path (``benchmark.records.read_folder``)."""
+    return [rec for _, rec in rec_io.read_folder(results_dir)]
+
+
+def _declared_label(recs: list[Record]) -> str | None:
+    """The label the metric's family declared, as its newest records carry it (records written
+    before labels were declared carry none: the report's own table names them)."""
+    labels = [r.provenance["metric_label"] for r in recs if r.provenance.get("metric_label")]
+    return _majority(labels) if labels else None
 
 
 def _majority(values: Iterable[str]) -> str:
@@ -381,13 +349,19 @@ def _build_table(
     current_hash: str,
     oracles: frozenset[str],
 ) -> Table:
-    metric_recs = [r for r in recs if r.metric not in (CELL, CLASSIFIER_METRIC, *PROFILE_METRICS)]
+    metric_recs = [r for r in recs if r.kind == "metric" and r.metric != CLASSIFIER_METRIC]
     by_key: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
     for r in metric_recs:
         by_key[(r.metric, r.variant, r.extractor or "")].append(r)
     all_columns = sorted(
         (
-            Column(m, v, e or None, _majority(r.direction for r in by_key[(m, v, e)]))
+            Column(
+                m,
+                v,
+                e or None,
+                _majority(r.direction for r in by_key[(m, v, e)]),
+                _declared_label(by_key[(m, v, e)]),
+            )
             for (m, v, e) in by_key
         ),
         key=lambda c: c.sort_key,
@@ -412,7 +386,7 @@ def _build_table(
         cell_failures = {
             r.seed: r.reason or "failed (no reason recorded)"
             for r in mine
-            if r.metric == CELL and r.status != "ok"
+            if r.kind == "cell" and r.status != "ok"
         }
         cells = {c.key: Cell() for c in columns}
         for r in mine:
@@ -500,7 +474,7 @@ def collect(results_dir: Path) -> Results:
     profiles: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for t in tables:
         for r in t.records:
-            if r.metric in PROFILE_METRICS:
+            if r.kind == "profile":
                 profiles[r.baseline][t.slug].append(r)
     return Results(
         root=Path(results_dir),
