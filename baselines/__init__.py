@@ -1,38 +1,23 @@
 """Baselines by name: ``baselines.build(name, config="paper"|"tiny", checkpoint=None, task=...)``.
 
-Modules register their Translator class with ``@register``; the built-in modules are listed in
-``_MODULES``. A method from any installed package comes in through the entry-point group
+Modules register their Translator class with ``@register``; every module of this package is a
+built-in baseline, found by its file name (shared parts live in ``components/``, the interface in
+``base.py``, training schedules in ``schedule.py``). A method from any installed package comes in through the entry-point group
 ``i2i_bench.baselines`` or as a ``package.module:Class`` path (benchmark.registry).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from pathlib import Path
 
 from baselines.base import TaskSpec, Translator
 from benchmark.errors import UserError
-from benchmark.registry import Registry
-
-_MODULES = (
-    "oracles",
-    "pix2pix",
-    "bicyclegan",
-    "cyclegan",
-    "unit",
-    "munit",
-    "drit",
-    "stargan",
-    "stargan_v2",
-    "funit",
-    "fader",
-)
+from benchmark.registry import Registry, import_modules
 
 
 def _builtins() -> None:
-    for mod in _MODULES:
-        importlib.import_module(f"baselines.{mod}")
+    import_modules("baselines", skip=("base", "schedule"))
 
 
 REGISTRY: Registry[type[Translator]] = Registry("baseline", "i2i_bench.baselines", _builtins)

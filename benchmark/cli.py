@@ -10,29 +10,51 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from benchmark.errors import UserError
 from benchmark.progress import setup_logging
+from benchmark.registry import Registry
 
-# subcommand -> the module that does the work (its ``register_cli(sub)`` adds the parser) and
-# a line for the overview. Only the chosen command's module is imported, so `regress` and
-# `report` start without torch or any baseline.
-SUBCOMMANDS = {
-    "run": ("benchmark.runner", "run the grid: protocols x baselines x seeds"),
-    "data": ("benchmark.data_cli", "synthetic twins and dataset validation"),
-    "metrics": ("benchmark.metrics.cli", "score image folders"),
-    "report": ("benchmark.report.cli", "render the leaderboard of a results folder"),
-    "regress": ("benchmark.regress", "CI gate: compare results with the reference"),
-    "profile": ("benchmark.profiling", "speed profile of one baseline"),
-    "classifier": ("benchmark.classifier_cli", "protocol classifiers: train one, read its card"),
-}
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A subcommand: the module that does the work (its ``register_cli(sub)`` adds the parser)
+    and a line for the overview. Only the chosen command's module is imported, so `regress`
+    and `report` start without torch or any baseline."""
+
+    module: str
+    help: str
+
+
+def _builtins() -> None:
+    for name, module, help_ in (
+        ("run", "benchmark.run_cli", "run the grid: protocols x baselines x seeds"),
+        ("data", "benchmark.data_cli", "synthetic twins and dataset validation"),
+        ("metrics", "benchmark.metrics.cli", "score image folders"),
+        ("report", "benchmark.report.cli", "render the leaderboard of a results folder"),
+        ("regress", "benchmark.regress", "CI gate: compare results with the reference"),
+        ("profile", "benchmark.profile_cli", "speed profile of one baseline"),
+        (
+            "classifier",
+            "benchmark.classifier_cli",
+            "protocol classifiers: train one, read its card",
+        ),
+    ):
+        SUBCOMMANDS.add(name, Subcommand(module, help_))
+
+
+# subcommands by name; an installed package adds one through the entry-point group
+# ``i2i_bench.subcommands`` (an entry point naming a ``Subcommand``)
+SUBCOMMANDS: Registry[Subcommand] = Registry("subcommand", "i2i_bench.subcommands", _builtins)
 
 
 def modules_for(argv: Sequence[str] | None = None) -> list[str]:
     """The subcommand modules a command line needs: its command's, or all for an overview."""
     words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
-    chosen = words[0] if words and words[0] in SUBCOMMANDS else None
-    return [module for name, (module, _) in SUBCOMMANDS.items() if chosen in (None, name)]
+    known = SUBCOMMANDS.items()
+    chosen = words[0] if words and words[0] in known else None
+    return [cmd.module for name, cmd in known.items() if chosen in (None, name)]
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -43,11 +65,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     needed = modules_for(argv)
-    for name, (module, help_) in SUBCOMMANDS.items():
-        if module in needed:
-            importlib.import_module(module).register_cli(sub)
+    for name, cmd in SUBCOMMANDS.items().items():
+        if cmd.module in needed:
+            importlib.import_module(cmd.module).register_cli(sub)
         else:  # named in the overview; its module is imported only when it is the command
-            sub.add_parser(name, help=help_)
+            sub.add_parser(name, help=cmd.help)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""One registry shape for everything found by name: baselines, protocols and metric families.
+"""One registry shape for everything found by name: baselines, protocols, metric families,
+feature extractors and subcommands.
 
 A name is registered once: a second, different object under a taken name is refused with both
 origins named (a silent overwrite would score the wrong method). Entries come from the built-in
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 import re
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -50,6 +52,16 @@ def import_path(path: str, kind: str) -> object:
             raise UserError(f"{kind} '{path}': {module_name} has no {attr}")
         obj = getattr(obj, part)
     return obj
+
+
+def import_modules(package: str, skip: tuple[str, ...] = ()) -> None:
+    """Import every module of ``package`` found by file name, except ``skip`` (shared code),
+    so a new built-in entry is one new file and no list to keep (as pytorch-CycleGAN-and-pix2pix
+    finds ``models/<name>_model.py``); sorted, so registration order is the same everywhere."""
+    found = importlib.import_module(package).__path__
+    for info in sorted(pkgutil.iter_modules(found), key=lambda m: m.name):
+        if not info.ispkg and not info.name.startswith("_") and info.name not in skip:
+            importlib.import_module(f"{package}.{info.name}")
 
 
 class Registry(Generic[T]):

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from benchmark.errors import UserError
-from benchmark.registry import Registry
+from benchmark.registry import Registry, import_modules
 from protocols.base import Protocol, ProtocolData
 
 
@@ -55,13 +55,7 @@ class ProtocolDef(ABC):
 
 
 def _builtins() -> None:
-    from protocols import (  # noqa: F401
-        afhq,
-        animal_faces,
-        celeba_attributes,
-        celeba_stargan,
-        edges2shoes,
-    )
+    import_modules("protocols", skip=("base", "synth"))
 
 
 # classes by name (entry-point group ``i2i_bench.protocols``; a second class under a taken name

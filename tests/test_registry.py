@@ -86,7 +86,10 @@ def test_a_second_object_under_a_taken_name_is_refused_naming_both(user_package)
     with pytest.raises(UserError, match="protocol name 'afhq' is claimed twice"):
         protocols.register(Again)
     with pytest.raises(UserError, match="metric family name 'fid' is claimed twice"):
-        metrics.family("fid", ("fid",))(lambda ctx, group, variant: [])
+        metrics.family("fid", (metrics.Metric("fid", False, "FID"),))(lambda c, g, v: [])
+    with pytest.raises(ValueError, match="metric 'fid' declared twice differently"):
+        metrics.family("fid2", (metrics.Metric("fid", True, "FID"),))(lambda c, g, v: [])
+    assert "fid2" not in metrics.families() and metrics.METRICS["fid"].direction == "lower"
 
 
 def test_a_path_brings_in_a_class_by_its_own_name(user_package):
@@ -136,15 +139,43 @@ def test_a_run_takes_a_method_from_any_package_by_path(user_package, tmp_path):
 
 def test_the_suites_registries_are_one_helper():
     """Each kind is a Registry with its own entry-point group (no hand-kept dicts left)."""
-    kinds = (baselines.REGISTRY, protocols.REGISTRY, metrics.REGISTRY, features.EXTRACTORS)
+    from benchmark.cli import SUBCOMMANDS
+
+    kinds = (
+        baselines.REGISTRY,
+        protocols.REGISTRY,
+        metrics.REGISTRY,
+        features.EXTRACTORS,
+        SUBCOMMANDS,
+    )
     assert {r.group for r in kinds} == {
         "i2i_bench.baselines",
         "i2i_bench.protocols",
         "i2i_bench.metrics",
         "i2i_bench.extractors",
+        "i2i_bench.subcommands",
     }
+    assert SUBCOMMANDS.get("run").module == "benchmark.run_cli"
+    with pytest.raises(UserError, match="unknown subcommand 'rn'"):
+        SUBCOMMANDS.get("rn")
     assert features.EXTRACTORS.names() == ["inception-v3-compat", "inception-v3-torchvision"]
     with pytest.raises(UserError, match="unknown feature extractor 'inception-v4'"):
         features.build_standard("inception-v4", None, torch.device("cpu"))
     with pytest.raises(UserError, match="not a benchmark.features.Standard"):
         features.build_standard("baselines.oracles:Identity", None, torch.device("cpu"))
+
+
+def test_built_in_entries_are_found_by_file_name(tmp_path, monkeypatch):
+    """A new module is a new entry, no list to edit; shared modules are skipped."""
+    from benchmark.registry import import_modules
+
+    pkg = tmp_path / "found_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("SEEN = []\n")
+    for name in ("zeta", "alpha", "shared", "_private"):
+        (pkg / f"{name}.py").write_text(f"from found_pkg import SEEN\nSEEN.append({name!r})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import_modules("found_pkg", skip=("shared",))
+    assert sys.modules["found_pkg"].SEEN == ["alpha", "zeta"]
+    for name in ("found_pkg", "found_pkg.alpha", "found_pkg.zeta"):
+        sys.modules.pop(name, None)

@@ -142,10 +142,10 @@ def test_wrong_output_shape_fails_its_cell(tmp_path, cache, broken):
 def test_interrupt_mid_cell_loses_nothing_finished_and_rerun_completes(
     tmp_path, cache, monkeypatch
 ):
-    from benchmark import runner
+    from benchmark import sampling
 
     cfg = _cfg(tmp_path, cache, protocols=["afhq"], baselines=["identity", "random_real"])
-    real = runner.sample_task
+    real = sampling.sample_task
     calls = {"n": 0}
 
     def interrupt_in_second_cell(model, task, data, c):
@@ -154,7 +154,7 @@ def test_interrupt_mid_cell_loses_nothing_finished_and_rerun_completes(
             raise KeyboardInterrupt
         return real(model, task, data, c)
 
-    monkeypatch.setattr(runner, "sample_task", interrupt_in_second_cell)
+    monkeypatch.setattr(sampling, "sample_task", interrupt_in_second_cell)
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     monkeypatch.undo()
@@ -360,16 +360,16 @@ def test_each_variant_is_scored_once_its_tasks_are_sampled(tmp_path, cache, monk
 
 
 def test_few_shot_keeps_reference_images_only_for_the_inputs_it_saves(tmp_path, cache, monkeypatch):
-    from benchmark import runner
+    from benchmark import sampling
 
     kept = []
-    real = runner.save_samples
+    real = sampling.save_samples
 
     def spy(samples, folder, count):
         kept.append((samples.num_inputs, samples.references.shape[:2], count))
         real(samples, folder, count)
 
-    monkeypatch.setattr(runner, "save_samples", spy)
+    monkeypatch.setattr(sampling, "save_samples", spy)
     cfg = _cfg(tmp_path, cache, protocols=["animal_faces"], baselines=["identity"])
     assert run(cfg)["done"] == 1
     for (n, (saved, refs), count), k in zip(kept, (1, 5, 10, 15, 20), strict=True):
@@ -381,17 +381,17 @@ def test_few_shot_keeps_reference_images_only_for_the_inputs_it_saves(tmp_path, 
 def test_few_shot_holds_each_content_image_once(tmp_path, cache, monkeypatch):
     """Every content image goes into every class; the samples keep the image once and an index
     per output group, which gives back exactly the repeated inputs."""
-    from benchmark import runner
+    from benchmark import sampling
 
     seen = []
-    real = runner.sample_task
+    real = sampling.sample_task
 
     def spy(model, task, data, cfg):
         samples = real(model, task, data, cfg)
         seen.append((samples, data.images(task.inputs)))
         return samples
 
-    monkeypatch.setattr(runner, "sample_task", spy)
+    monkeypatch.setattr(sampling, "sample_task", spy)
     cfg = _cfg(tmp_path, cache, protocols=["animal_faces"], baselines=["identity"])
     assert run(cfg)["done"] == 1
     for samples, repeated in seen:
