@@ -91,6 +91,11 @@ def train_model(
     return losses, {**sched.to_dict(), "total_steps": steps, "epoch_size": n_epoch}
 
 
+def checkpoint_dir(cfg: RunConfig, cell: Path) -> Path:
+    """Where a cell's training checkpoints live (``cell`` is its records folder)."""
+    return cfg.out / "checkpoints" / cell.relative_to(cfg.out / "records")
+
+
 def build_models(
     name: str, data: ProtocolData, cfg: RunConfig, seed: int, cell: Path
 ) -> tuple[Translator | Pairwise, dict[str, Any]]:
@@ -99,7 +104,7 @@ def build_models(
     protocol = data.protocol
     how = how_to_run(cls, protocol.kind)
     info: dict[str, Any] = {"how": how, "losses": {}, "schedule": {}}
-    ckpt_dir = cfg.out / "checkpoints" / cell.relative_to(cfg.out / "records")
+    ckpt_dir = checkpoint_dir(cfg, cell)
 
     def one(spec, kind, pair, tag):
         torch.manual_seed(seed)
