@@ -1,11 +1,13 @@
 """``python -m benchmark metrics``: score two image folders with the same code the grid uses.
 
-``--real DIR --fake DIR --metrics fid,kid,is,prc,lpips_diversity,feature_diversity``. For the
-diversity metrics ``--fake`` holds one subfolder per input with that input's K outputs. The paired
-metrics (``l1,psnr,ssim,lpips_paired``) take ``--target DIR``: one ground-truth image per input,
-named like the output file (or the input's subfolder). The folders become ``TaskSamples`` and go
-through the registered metric families, so a folder score and a grid score of the same images
-are the same number.
+``--real DIR --fake DIR --metrics fid,kid,is,prc,lpips_diversity,feature_diversity``. ``--fake``
+is flat (one output image per input) or holds one subfolder per input with that input's K
+outputs; the layout is read from the folder. FID, KID, IS and PRC take either, and count every
+output image of every subfolder as one generated image; the diversity metrics need the
+subfolders. The paired metrics (``l1,psnr,ssim,lpips_paired``) take ``--target DIR``: one
+ground-truth image per input, named like the output file (or the input's subfolder). The folders
+become ``TaskSamples`` and go through the registered metric families, so a folder score and a
+grid score of the same images are the same number.
 """
 
 from __future__ import annotations
@@ -17,13 +19,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
 from PIL import Image, UnidentifiedImageError
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
 from benchmark import device as devices
+from benchmark import features
 from benchmark.classifier import from_file, load_cached
 from benchmark.errors import UserError, output_folder
-from benchmark.features import INCEPTION_COMPAT, INCEPTION_TORCHVISION, FeatureStore, build_standard
-from benchmark.instruments import INSTRUMENTS_DIR, mark
+from benchmark.features import (
+    EXTRACTORS,
+    INCEPTION_COMPAT,
+    INCEPTION_COMPAT_FILE,
+    INCEPTION_TORCHVISION,
+    INCEPTION_TORCHVISION_FILE,
+    Extractor,
+    FeatureStore,
+    WeightsMissing,
+    build_standard,
+)
+from benchmark.instruments import INSTRUMENTS_DIR, load_pins, mark
 from benchmark.metrics import MetricContext, Value, evaluate, families
 from benchmark.metrics.lpips_div import LPIPS_VERSIONS
 from benchmark.samples import TaskSamples
@@ -45,7 +60,25 @@ CLI_METRICS = {
 }
 # metrics computed on pixels or with LPIPS: no Inception or protocol classifier is built for them
 NO_EXTRACTOR = {"l1", "psnr", "ssim", "lpips_paired", "lpips_diversity"}
+# metric families that need K outputs per input: --fake must hold one subfolder per input
+GROUPED_ONLY = {"lpips_diversity", "cis"}
 ALIASES = {"inception": INCEPTION_COMPAT, "inception-torchvision": INCEPTION_TORCHVISION}
+# where the standard Inception files are published (the missing-weights line names them)
+DOWNLOADS = {
+    INCEPTION_COMPAT_FILE: URL_INCEPTION_V3,
+    INCEPTION_TORCHVISION_FILE: torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url,
+}
+EXIT_CODES = """\
+exit status:
+  0    every metric asked for was computed
+  1    a metric failed or was skipped (too few images, NaN outputs, IS with a
+       multi-label classifier, ...): it prints its reason, the other metrics
+       are still computed and printed (an unexpected crash also exits 1, with
+       a traceback)
+  2    a user error, one line on stderr and no scores: a bad flag or folder, an
+       unreadable image, missing weights (the line names the way out)
+  130  interrupted (Ctrl-C)
+"""
 
 
 def read_image(path: Path) -> tuple[np.ndarray, str]:
@@ -123,6 +156,35 @@ def read_groups(folder: Path) -> tuple[torch.Tensor, dict[str, int]]:
     return torch.stack(groups), modes
 
 
+def _has_images(folder: Path) -> bool:
+    return any(p.is_file() and p.suffix.lower() in EXTS for p in folder.iterdir())
+
+
+def is_grouped(folder: Path) -> bool:
+    """The layout of a folder of outputs: True when it holds one subfolder per input (each with
+    that input's K outputs), False when it holds the images themselves. Images beside
+    subfolders of images are refused: which ones are the outputs is not for the code to guess.
+    """
+    if not folder.is_dir():
+        raise UserError(
+            f"missing folder {folder}: expected a folder of images, or one subfolder of "
+            "outputs per input"
+        )
+    entries = sorted(folder.iterdir())
+    images = [p for p in entries if p.is_file() and p.suffix.lower() in EXTS]
+    subs = [p for p in entries if p.is_dir()]
+    if images:
+        mixed = next((d for d in subs if _has_images(d)), None)
+        if mixed is not None:
+            raise UserError(
+                f"{folder} holds both images ({images[0].name}) and subfolders of images "
+                f"({mixed.name}/); keep one layout: the output images themselves, or one "
+                "subfolder per input with its K outputs"
+            )
+        return False
+    return bool(subs)
+
+
 def input_names(fake_dir: Path, grouped: bool) -> list[str]:
     """The name of each input, in the order its outputs were read: the output file's stem, or
     the subfolder's name when each input has a subfolder of K outputs."""
@@ -164,8 +226,15 @@ def run(args: argparse.Namespace) -> int:
     device = devices.resolve(args.device)
     cache_dir = output_folder(Path(args.cache_dir), "--cache-dir")
     weights_dir = Path(args.weights_dir) if args.weights_dir else None
-    grouped = any(CLI_METRICS[m] in ("lpips_diversity", "cis") for m in wanted)
     fake_dir = Path(args.fake)
+    grouped = is_grouped(fake_dir)
+    need_groups = [m for m in wanted if CLI_METRICS[m] in GROUPED_ONLY]
+    if need_groups and not grouped:
+        raise UserError(
+            f"{fake_dir} has no subfolders; {', '.join(need_groups)} "
+            f"need{'s' if len(need_groups) == 1 else ''} --fake to hold one "
+            "subfolder per input with its K outputs (fid, kid, is and prc take either layout)"
+        )
     fake, fake_modes = read_groups(fake_dir) if grouped else read_folder(fake_dir)
     if not grouped:
         fake = fake[:, None]
@@ -190,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
             classifier = mark(load_cached(cache_dir, spec, (INSTRUMENTS_DIR,)))
         extractors = [classifier.extractor(device)]
     elif not set(wanted) <= NO_EXTRACTOR:
-        extractors = [build_standard(ex_id, weights_dir, device)]
+        extractors = [standard_extractor(ex_id, weights_dir, device)]
     samples = TaskSamples(
         task="folders",
         mode="latent",
@@ -245,13 +314,43 @@ def run(args: argparse.Namespace) -> int:
             {
                 "real": str(args.real),
                 "fake": str(fake_dir),
+                "fake_layout": "one subfolder per input" if grouped else "flat",
                 **({"target": str(args.target)} if ground_truth is not None else {}),
                 "real_modes": real_modes,
                 "fake_modes": fake_modes,
             }
         )
     _print(values, args.json)
-    return 0 if all(v.status == "ok" for v in values) else 1
+    return 0 if values and all(v.status == "ok" for v in values) else 1
+
+
+def standard_extractor(ex_id: str, weights_dir: Path | None, device: torch.device) -> Extractor:
+    """A standard extractor (Inception) from local weights; without them, one line naming both
+    ways out: a protocol's frozen classifier (offline, committed) or the weights file."""
+    try:
+        return build_standard(ex_id, weights_dir, device)
+    except WeightsMissing as exc:
+        spec = EXTRACTORS.get(ex_id)
+        hub = features.hub_checkpoints()  # looked up at call time, as find_weights does
+        where = (
+            f"neither in {hub}/ nor in {weights_dir}/"
+            if weights_dir
+            else f"not in {hub}/ (the torch hub cache)"
+        )
+        try:
+            pins = load_pins()
+        except UserError:  # the pins file is unreadable: say the folder, not the names
+            pins = []
+        names = ", ".join(sorted({p.protocol for p in pins})) or "the protocol's name"
+        card = f"protocols/instruments/{pins[0].file}" if pins else "FILE.pt"
+        url = f" (published at {DOWNLOADS[spec.filename]})" if spec.filename in DOWNLOADS else ""
+        raise UserError(
+            f"{spec.what} weights missing and nothing is downloaded: --extractor {ex_id} needs "
+            f"{spec.filename}, {where}. Offline, measure with a protocol's frozen "
+            f"classifier instead: --extractor protocol:NAME (NAME: {names}; committed under "
+            f"protocols/instruments/, `python -m benchmark classifier card {card}` prints one's "
+            f"card); or get {spec.filename}{url} and pass --weights-dir DIR holding it"
+        ) from exc
 
 
 def _print(values: list[Value], as_json: bool) -> None:
@@ -268,10 +367,26 @@ def _print(values: list[Value], as_json: bool) -> None:
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "metrics", help="score image folders (FID, KID, IS, PRC, diversity, paired L1/SSIM/...)"
+        "metrics",
+        help="score image folders (FID, KID, IS, PRC, diversity, paired L1/SSIM/...)",
+        description=(
+            "Score image folders with the code the grid uses.\n\n"
+            "--fake is either flat (the output images themselves) or one subfolder per\n"
+            "input holding that input's K outputs. FID, KID, IS and PRC take either layout\n"
+            "and count every output image of every subfolder; lpips_diversity,\n"
+            "feature_diversity and cis need the subfolders. Offline, without the Inception\n"
+            "weights, pass --extractor protocol:NAME (a protocol's frozen classifier,\n"
+            "committed under protocols/instruments/)."
+        ),
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--real", required=False, default="", help="folder of real images")
-    p.add_argument("--fake", required=True, help="folder of generated images (or subfolders)")
+    p.add_argument(
+        "--fake",
+        required=True,
+        help="folder of generated images, or of one subfolder per input with its K outputs",
+    )
     p.add_argument(
         "--target",
         default="",

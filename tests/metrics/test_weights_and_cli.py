@@ -155,22 +155,74 @@ def test_cli_inception_fid_equals_torch_fidelity_on_folders(tmp_path, offline, c
     assert prov["n_real"] == {"folders": 3} and prov["n_fake"] == {"folders": 20}
 
 
-def test_cli_inception_without_weights_exits_2_naming_the_file(tmp_path, offline, capsys):
+@pytest.mark.parametrize(
+    "extra, filename",
+    [
+        ([], features.INCEPTION_COMPAT_FILE),  # the default extractor
+        (["--extractor", "inception"], features.INCEPTION_COMPAT_FILE),
+        (["--extractor", "inception-torchvision", "--weights-dir", "{w}"], "inception_v3_google"),
+    ],
+)
+def test_cli_inception_without_weights_is_one_line_naming_both_ways_out(
+    tmp_path, offline, capsys, extra, filename
+):
+    """Offline with an empty hub cache: exit 2, no traceback, and one line naming the protocol
+    classifier as the offline extractor and the weights file --weights-dir must hold."""
+    (tmp_path / "w").mkdir()
     _save_pngs(tmp_path / "r", _random_images(3, 16, 0))
-    rc = main(
-        [
-            "metrics",
-            "--real",
-            str(tmp_path / "r"),
-            "--fake",
-            str(tmp_path / "r"),
-            "--extractor",
-            "inception",
-        ]
-    )
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1
-    assert "weights-inception-2015-12-05-6726825d.pth" in err and str(offline) in err
+    argv = ["metrics", "--real", str(tmp_path / "r"), "--fake", str(tmp_path / "r")]
+    argv += ["--metrics", "fid,kid,is", "--cache-dir", str(tmp_path / "c")]
+    rc = main(argv + [a.format(w=tmp_path / "w") for a in extra])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert "--extractor protocol:NAME" in err and "afhq" in err  # a pinned protocol, by name
+    assert "protocols/instruments/" in err and "classifier card" in err
+    assert "--weights-dir" in err and filename in err and str(offline) in err
+    if "--weights-dir" in extra:
+        assert str(tmp_path / "w") in err
+
+
+def test_cli_pinned_protocol_named_by_the_missing_weights_line_scores_offline(
+    tmp_path, offline, capsys
+):
+    """The way out the line names works with nothing downloaded."""
+    rng = np.random.default_rng(0)
+    for name, lo in (("r", 0), ("f", 96)):
+        _save_pngs(tmp_path / name, rng.integers(lo, lo + 160, (6, 32, 32, 3), dtype=np.uint8))
+    argv = ["metrics", "--real", str(tmp_path / "r"), "--fake", str(tmp_path / "f"), "--json"]
+    argv += ["--metrics", "fid,kid,is", "--cache-dir", str(tmp_path / "c")]
+    assert main(argv) == 2
+    assert main([*argv, "--extractor", "protocol:afhq"]) == 0
+    got = {v["metric"]: v for v in json.loads(capsys.readouterr().out)["metrics"]}
+    assert all(v["status"] == "ok" for v in got.values()) and got["fid"]["value"] > 1
+
+
+def test_cli_metrics_help_lists_the_layouts_and_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["metrics", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "exit status:" in out
+    codes = {
+        line.split()[0] for line in out.split("exit status:")[1].splitlines() if line[:3].strip()
+    }
+    assert codes == {"0", "1", "2", "130"}
+    assert "a metric failed or was skipped" in out and "interrupted" in out
+    assert "one subfolder per" in out and "--extractor protocol:NAME" in out
+
+
+def test_cli_exit_code_1_when_a_metric_is_skipped(tmp_path, offline, capsys):
+    """IS needs a single-label classifier: with a multi-label one it is skipped, FID is still
+    computed and printed, and the command exits 1."""
+    _save_pngs(tmp_path / "r", _random_images(4, 32, 0))
+    _save_pngs(tmp_path / "f", _random_images(4, 32, 1))
+    argv = ["metrics", "--real", str(tmp_path / "r"), "--fake", str(tmp_path / "f"), "--json"]
+    argv += ["--metrics", "fid,is", "--cache-dir", str(tmp_path / "c")]
+    assert main([*argv, "--extractor", "protocol:celeba_attributes"]) == 1
+    got = {v["metric"]: v for v in json.loads(capsys.readouterr().out)["metrics"]}
+    assert got["fid"]["status"] == "ok" and got["is"]["status"] == "skipped"
+    assert "multi-label" in got["is"]["reason"]
 
 
 @pytest.mark.parametrize(
