@@ -4,7 +4,9 @@
 worse beyond its tolerance, a cell that ran in the reference and fails now, a metric the
 reference has and the run lost) and 2 when the two folders cannot be compared at all. It prints
 a Markdown table of what changed, fit for a pull-request comment; ``--update`` deliberately makes
-the current records the new reference.
+the current records the new reference. ``--baselines`` and ``--protocols`` gate only those
+cells, on both sides. Speed and cost (``records.PROFILE_METRICS``: timing, memory, FLOPs,
+parameter counts) are never gated, whatever a tolerance file says.
 
 A metric regresses when the current mean over seeds is worse than the reference mean by more than
 its margin. The margin is the larger of a practical floor (``rtol * |reference|`` or ``atol``) and,
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import logging
 import math
 import os
 import shutil
@@ -36,6 +39,8 @@ from scipy import stats as sps
 from benchmark import records, stats
 from benchmark.errors import UserError
 from benchmark.records import PROFILE_METRICS, Record
+
+log = logging.getLogger("benchmark")
 
 PATTERN_KEYS = ("protocol", "preset", "baseline", "metric", "variant", "extractor")
 SETTING_TYPES: dict[str, tuple[type, ...]] = {
@@ -63,8 +68,10 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
     {"metric": "*acc*", "rtol": 0.0, "atol": 0.02},
     {"metric": "top*", "rtol": 0.0, "atol": 0.02},
     {"metric": "lpips*", "rtol": 0.10, "atol": 0.005},
-    *({"metric": name, "gate": False} for name in PROFILE_METRICS),
 )
+# Speed and cost (timing, memory, FLOPs, parameters) change with the machine and its load, not
+# with model quality: never gated, whatever a rule says (``tolerance_for``; ``load_rules`` warns
+# about a rule that asks for it).
 
 Group = tuple[str, str, str, str, str, str]  # in PATTERN_KEYS order
 Version = tuple[str, str]  # (protocol, preset): one reference may hold several presets
@@ -114,7 +121,22 @@ def load_rules(path: Path | None) -> list[dict[str, Any]]:
         )
     for i, rule in enumerate(data["rules"], 1):
         rules.append(_check_rule(path, i, rule))
+        _warn_if_gating_speed(path, i, rule)
     return rules
+
+
+def _warn_if_gating_speed(path: Path, i: int, rule: dict[str, Any]) -> None:
+    """One line for a rule that asks to gate speed or cost by name (a pattern narrower than
+    ``*``): it is ignored for those metrics. A rule for every metric stays silent."""
+    pattern = rule.get("metric", "*")
+    if rule.get("gate") is not True or set(pattern) <= {"*"}:
+        return
+    named = [m for m in PROFILE_METRICS if fnmatch.fnmatchcase(m, pattern)]
+    if named:
+        log.warning(
+            f"warning: tolerance file {path}: rule {i} would gate {', '.join(named)}; speed, "
+            "memory, FLOPs and parameter counts are never gated, so it is ignored for them"
+        )
 
 
 def _check_rule(path: Path, i: int, rule: Any) -> dict[str, Any]:
@@ -147,6 +169,8 @@ def tolerance_for(rules: Sequence[dict[str, Any]], group: Group) -> Tolerance:
             fnmatch.fnmatchcase(val, rule.get(key, "*")) for key, val in zip(PATTERN_KEYS, group)
         ):
             settings.update({k: v for k, v in rule.items() if k in SETTING_TYPES})
+    if group[3] in PROFILE_METRICS:  # Record.kind == "profile": never gated
+        settings["gate"] = False
     return Tolerance(**settings)
 
 
@@ -162,12 +186,40 @@ class Side:
 
     def only_presets(self, presets: set[str]) -> Side:
         """The part a run of these presets is held to (a smoke run is not missing quick)."""
+        return self.where(presets=presets)
+
+    def where(
+        self,
+        *,
+        protocols: Iterable[str] | None = None,
+        presets: Iterable[str] | None = None,
+        baselines: Iterable[str] | None = None,
+    ) -> Side:
+        """The records of these protocols, presets and baselines (None: all)."""
+        keep_p, keep_s, keep_b = (
+            None if x is None else set(x) for x in (protocols, presets, baselines)
+        )
+
+        def keep(protocol: str, preset: str, baseline: str = "") -> bool:
+            return (
+                (keep_p is None or protocol in keep_p)
+                and (keep_s is None or preset in keep_s)
+                and (keep_b is None or not baseline or baseline in keep_b)
+            )
+
         side = Side(self.root)
-        side.hashes = {v: h for v, h in self.hashes.items() if v[1] in presets}
-        side.metrics.update({g: r for g, r in self.metrics.items() if g[1] in presets})
-        side.cells = {k: r for k, r in self.cells.items() if k[1] in presets}
-        side.files = [(p, r) for p, r in self.files if r.preset in presets]
+        side.hashes = {v: h for v, h in self.hashes.items() if keep(*v)}
+        side.metrics.update({g: r for g, r in self.metrics.items() if keep(*g[:3])})
+        side.cells = {k: r for k, r in self.cells.items() if keep(*k[:3])}
+        side.files = [(p, r) for p, r in self.files if keep(r.protocol, r.preset, r.baseline)]
+        if keep_b is not None:  # a protocol version counts where the chosen baselines have records
+            held = {(r.protocol, r.preset) for _, r in side.files}
+            side.hashes = {v: h for v, h in side.hashes.items() if v in held}
         return side
+
+    def names(self, what: str) -> set[str]:
+        """The protocols or baselines this side holds records of."""
+        return {getattr(r, what) for _, r in self.files}
 
 
 def load_side(root: Path, label: str, *, allow_empty: bool = False) -> Side:
@@ -430,17 +482,18 @@ def _version(version: Version, phash: str) -> str:
 
 
 def render_markdown(
-    cmp: Comparison, current: Side, reference: Side, *, accepted: bool = False
+    cmp: Comparison, current: Side, reference: Side, *, accepted: bool = False, selection: str = ""
 ) -> str:
     counts: dict[str, int] = defaultdict(int)
     for row in cmp.rows:
         counts[row.verdict] += 1
     head = "FAILED" if cmp.failed else "passed"
     head += " (accepted by --update)" if accepted and cmp.failed else ""
+    head += f"** (only `{selection}`)" if selection else "**"
     parts = [f"{counts[v]} {v.lower()}" for v in ORDER if counts[v]]
     parts += [f"{cmp.unchanged} unchanged"] if cmp.unchanged else []
     parts += [f"{cmp.not_gated} not gated"] if cmp.not_gated else []
-    lines = [f"**Benchmark gate {head}**: " + (", ".join(parts) or "nothing to compare") + ".", ""]
+    lines = [f"**Benchmark gate {head}: " + (", ".join(parts) or "nothing to compare") + ".", ""]
     if cmp.rows:
         lines += [
             "| protocol | baseline | metric | reference | current | delta | tolerance | verdict |",
@@ -517,26 +570,37 @@ def same_result(a: Record, b: Record) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in RESULT_FIELDS)
 
 
-def update_reference(current: Side, reference: Side, rules: Sequence[dict[str, Any]]) -> int:
+def update_reference(
+    current: Side,
+    reference: Side,
+    rules: Sequence[dict[str, Any]],
+    *,
+    by_baseline: bool = False,
+) -> int:
     """Make the current gated records the reference for their protocols; returns records written
     (new or changed). A record whose result is unchanged keeps its old file, provenance and all,
     so a refreshed reference's diff shows only what moved.
 
     Protocols (and presets of a protocol) the current run did not produce keep their
-    reference. The new ``records/`` is built in a temp folder beside it and swapped in with two
+    reference. With ``by_baseline`` (``--update --baselines``) only the (protocol, preset,
+    baseline) triples the current side holds are replaced; everything else keeps its reference.
+    The new ``records/`` is built in a temp folder beside it and swapped in with two
     renames, so a reader sees the old or the new reference, and an interruption leaves
     ``.records.old`` to recover from.
     """
+    produced = {(r.protocol, r.preset, r.baseline) for _, r in current.files}
+
+    def replaced(rec: Record) -> bool:
+        if by_baseline:
+            return (rec.protocol, rec.preset, rec.baseline) in produced
+        return (rec.protocol, rec.preset) in current.hashes
+
     reference_root = reference.root
     reference_root.mkdir(parents=True, exist_ok=True)
     target = reference_root / "records"
     tmp = Path(tempfile.mkdtemp(dir=reference_root, prefix=".records.new-"))
     try:
-        kept = [
-            (path, reference)
-            for path, rec in reference.files
-            if (rec.protocol, rec.preset) not in current.hashes
-        ]
+        kept = [(path, reference) for path, rec in reference.files if not replaced(rec)]
         fresh = [
             (path, current)
             for path, rec in current.files
@@ -569,28 +633,112 @@ def update_reference(current: Side, reference: Side, rules: Sequence[dict[str, A
     return written
 
 
+def _names(given: Sequence[str] | None, flag: str) -> list[str] | None:
+    """``--baselines a,b`` or ``--baselines a b`` (or both): the names, in order, once each."""
+    if given is None:
+        return None
+    names = [n.strip() for item in given for n in item.split(",") if n.strip()]
+    if not names:
+        raise UserError(f"{flag}: give at least one name, e.g. {flag} munit,cyclegan")
+    return list(dict.fromkeys(names))
+
+
+def _selection(protocols: Sequence[str] | None, baselines: Sequence[str] | None) -> str:
+    parts = [f"--protocols {','.join(protocols)}"] if protocols else []
+    parts += [f"--baselines {','.join(baselines)}"] if baselines else []
+    return " ".join(parts)
+
+
+def check_names(
+    flag: str, what: str, chosen: Sequence[str], sides: Sequence[Side], presets: set[str]
+) -> None:
+    """Every name given to a filter is one these sides hold records of: a typo is one line
+    listing the known names, never an empty comparison that passes."""
+    known = set().union(*(side.names(what) for side in sides))
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        where = " or ".join(
+            f"{label} {side.root}" for label, side in zip(("results", "reference"), sides)
+        )
+        listed = ", ".join(sorted(p or "none" for p in presets))
+        raise UserError(
+            f"{flag} {','.join(unknown)}: no records of that {what} in {where} (preset "
+            f"{listed}; names are case-sensitive); known: {', '.join(sorted(known)) or 'none'}"
+        )
+
+
+def check_partial_update(current: Side, reference: Side) -> None:
+    """``--update --baselines`` replaces some baselines of a protocol and keeps the others: only
+    safe when both sides measured that protocol at one version with one classifier (a reference
+    holding two of either cannot be gated)."""
+    fix = "update that protocol whole, without --baselines"
+    for version in sorted(set(current.hashes) & set(reference.hashes)):
+        a, b = current.hashes[version], reference.hashes[version]
+        if a != b:
+            raise UserError(
+                f"--update --baselines: protocol {version[0]} is at hash {a} here and {b} in the "
+                f"reference, which cannot hold both; {fix}"
+            )
+    here, there = _instruments(current), _instruments(reference)
+    for version in sorted(set(here) & set(there)):
+        if here[version] != there[version]:
+            raise UserError(
+                f"--update --baselines: protocol {version[0]} was measured with classifier "
+                f"{', '.join(sorted(here[version]))} here and {', '.join(sorted(there[version]))} "
+                f"in the reference, which cannot hold both; {fix}"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     rules = load_rules(args.tolerance_file)
+    protocols = _names(args.protocols, "--protocols")
+    baselines = _names(args.baselines, "--baselines")
     current = load_side(args.results, "results")
     everything = load_side(args.reference, "reference", allow_empty=args.update)
-    presets = {preset for _, preset in current.hashes}
-    reference = everything.only_presets(presets)
+    run_presets = {preset for _, preset in current.hashes}
+    # an update takes the selection from this run; a comparison from either side
+    sides = [current] if args.update else [current, everything.only_presets(run_presets)]
+    for flag, what, chosen in (
+        ("--protocols", "protocol", protocols),
+        ("--baselines", "baseline", baselines),
+    ):
+        if chosen is not None:
+            check_names(flag, what, chosen, sides, run_presets)
+    selection = _selection(protocols, baselines)
+    current = current.where(protocols=protocols, baselines=baselines)
+    presets = {preset for _, preset in current.hashes} or run_presets
+    reference = everything.where(presets=presets, protocols=protocols, baselines=baselines)
+    if args.update and selection and not current.files:
+        raise UserError(f"results {current.root} hold no records of {selection}; nothing to update")
     if not args.update and not reference.files:
         listed = ", ".join(sorted(p or "none" for p in presets))
+        if selection and not current.files:
+            raise UserError(
+                f"{selection}: neither results {current.root} nor reference {everything.root} "
+                f"holds records of these together (preset {listed}); widen the selection"
+            )
+        if selection:
+            raise UserError(
+                f"reference {everything.root} has no records of {selection} (preset {listed}); "
+                f"create them with `python -m benchmark regress --update {selection}` after a "
+                "run that has them"
+            )
         raise UserError(
             f"reference {everything.root} has no records of preset {listed}; create them with "
             "`python -m benchmark regress --update` after a run of that preset"
         )
     if not args.update:
         check_comparable(current, reference)
+    elif baselines is not None:
+        check_partial_update(current, everything)
     cmp = compare(current, reference, rules)
-    text = render_markdown(cmp, current, reference, accepted=args.update)
+    text = render_markdown(cmp, current, reference, accepted=args.update, selection=selection)
     if args.markdown:
         records.atomic_write_text(Path(args.markdown), text)
     sys.stdout.write(text)
     if not args.update:
         return 1 if cmp.failed else 0
-    written = update_reference(current, everything, rules)
+    written = update_reference(current, everything, rules, by_baseline=baselines is not None)
     changes = [
         f"{_version(v, reference.hashes.get(v, 'new'))} -> {h}"
         for v, h in sorted(current.hashes.items())
@@ -600,6 +748,7 @@ def run(args: argparse.Namespace) -> int:
         f"reference updated: {written} records written (new or changed; unchanged ones keep "
         f"their file) to {Path(args.reference) / 'records'}"
         + (f"; protocol versions changed: {', '.join(changes)}" if changes else "")
+        + (f"; only {selection}, every other record kept" if selection else "")
         + "; commit that folder to make it the gate's reference"
     )
     return 0
@@ -629,6 +778,22 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="JSON or TOML file of tolerance rules (see docs/regress.md)",
+    )
+    p.add_argument(
+        "--protocols",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="compare only these protocols, on both sides (comma- or space-separated; default: "
+        "all); with --update, update only these",
+    )
+    p.add_argument(
+        "--baselines",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="compare only these baselines, on both sides (comma- or space-separated; default: "
+        "all); with --update, replace only these baselines' records",
     )
     p.add_argument(
         "--update",

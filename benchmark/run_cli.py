@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import torch
@@ -43,10 +44,48 @@ def _checkpoints(given: dict[str, Path]) -> dict[str, Path]:
     return given
 
 
+SEEDS_FIX = "pass a count (--seeds 3 runs seeds 0,1,2) or a list of seeds (--seeds 0,3,7)"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: a count N (seeds 0..N-1) or a comma-separated list of distinct seeds, run in
+    the order given (a trailing comma makes one seed a list: ``7,``). A bad value is one line
+    naming the flag and the fix."""
+    text = text.strip()
+    if "," not in text:
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
+            raise UserError(f"--seeds {text}: not a whole number; {SEEDS_FIX}")
+        if int(text) < 1:
+            raise UserError(f"--seeds {text}: a count must be at least 1; {SEEDS_FIX}")
+        return list(range(int(text)))
+    items = [item.strip() for item in text.split(",")]
+    if items[-1] == "":  # "7," is the list [7]
+        items.pop()
+    seeds: list[int] = []
+    for item in items:
+        if not re.fullmatch(r"[0-9]+", item):
+            what = (
+                "an empty entry" if item == "" else f"'{item}' is not a seed (a whole number >= 0)"
+            )
+            raise UserError(f"--seeds {text}: {what}; {SEEDS_FIX}")
+        if int(item) in seeds:
+            raise UserError(
+                f"--seeds {text}: seed {int(item)} is listed twice; list each seed once"
+            )
+        seeds.append(int(item))
+    return seeds
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocols", nargs="+", default=None, help="default: all")
     p.add_argument("--baselines", nargs="+", default=None, help="default: all")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds (0..N-1)")
+    p.add_argument(
+        "--seeds",
+        default="1",
+        metavar="N|S,S,...",
+        help="a count (--seeds 3 runs seeds 0,1,2; default 1) or a comma-separated list of seeds "
+        "run in that order (--seeds 0,3,7; --seeds 7, runs seed 7 alone)",
+    )
     p.add_argument("--preset", default=presets.DEFAULT, choices=list(presets.PRESETS))
     p.add_argument(
         "--data-root",
@@ -102,15 +141,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         protocols.get(p)
     # a package.module:Class path becomes the class's own name (records and folders use it)
     chosen_b = list(dict.fromkeys(baselines.get(b).name for b in chosen_b))
-    if args.seeds < 1:
-        raise UserError("--seeds must be at least 1")
+    seeds = parse_seeds(str(args.seeds))
     dev = devices.resolve(args.device)
     if dev.type == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads()))
     return RunConfig(
         protocols=list(chosen_p),
         baselines=list(chosen_b),
-        seeds=list(range(args.seeds)),
+        seeds=seeds,
         preset=presets.get(args.preset),
         out=output_folder(args.out, "--out"),
         device=dev,
