@@ -35,11 +35,9 @@ def _builtins() -> None:
         ("report", "benchmark.report.cli", "render the leaderboard of a results folder"),
         ("regress", "benchmark.regress", "CI gate: compare results with the reference"),
         ("profile", "benchmark.profile_cli", "speed profile of one baseline"),
-        (
-            "classifier",
-            "benchmark.classifier_cli",
-            "protocol classifiers: train one, read its card",
-        ),
+        ("classifier", "benchmark.classifier_cli", "protocol classifiers: train one or read it"),
+        ("manifest", "benchmark.external_cli", "the inputs to translate with your own code"),
+        ("score", "benchmark.external_cli", "score your outputs as a method of the leaderboard"),
     ):
         SUBCOMMANDS.add(name, Subcommand(module, help_))
 
@@ -64,10 +62,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    needed = modules_for(argv)
+    needed, registered = modules_for(argv), set()
     for name, cmd in SUBCOMMANDS.items().items():
+        if cmd.module in registered:  # one module may add several subcommands
+            continue
         if cmd.module in needed:
             importlib.import_module(cmd.module).register_cli(sub)
+            registered.add(cmd.module)
         else:  # named in the overview; its module is imported only when it is the command
             sub.add_parser(name, help=cmd.help)
     return parser

@@ -2,9 +2,12 @@
 
 Resumable by construction: a cell whose ``_cell`` record and every record it lists exist and
 parse is skipped (a deleted or truncated one makes it run again); training resumes from its last
-atomic checkpoint. A cell that fails (diverged, wrong output) is recorded as failed with its
-reason and the grid goes on; the run then exits 1 and says how to retry (``--retry-failed``).
-Runs sharing a results folder claim cells with OS locks (benchmark.locks).
+atomic checkpoint. Every record carries the method's fingerprint (benchmark.fingerprint): a cell
+whose method changed since (its code or checkpoint) is computed again, its old records and
+checkpoints set aside first (recording.make_room), so old and new numbers never mix. A cell that
+fails (diverged, wrong output) is recorded as failed with its reason and the grid goes on; the
+run then exits 1 and says how to retry (``--retry-failed``). Runs sharing a results folder claim
+cells with OS locks (benchmark.locks).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from benchmark import datasets, instruments, locks, recording, sampling, trainin
 from benchmark import device as devices
 from benchmark import records as rec
 from benchmark.errors import CellFailure, DiskFull, UserError
+from benchmark.fingerprint import method_fingerprint
 from benchmark.instruments import Located
 from benchmark.plan import eval_tasks, how_to_run, scored_modes, variant_of
 from benchmark.progress import Progress, fmt_seconds, log
@@ -38,16 +42,16 @@ def load_protocol(name: str, cfg: RunConfig) -> ProtocolData:
     return datasets.load(name, root, cfg.preset)
 
 
-def run_cell(
-    data: ProtocolData, mctx: _MetricsContext, name: str, seed: int, cfg: RunConfig
-) -> str:
+def run_cell(data: ProtocolData, mctx: MetricsContext, name: str, seed: int, cfg: RunConfig) -> str:
     """Run one (protocol, baseline, seed) cell; returns 'done', 'skipped', 'failed' or 'busy'."""
     from benchmark import metrics
 
     protocol = data.protocol
     cell = rec.cell_dir(cfg.out, protocol.name, protocol.hash, name, seed)
     status_path = cell / f"{rec.CELL}.json"
-    earlier = finished(status_path, cfg)
+    cls = baselines.get(name)
+    method = method_fingerprint(cls, cfg.checkpoints.get(name))
+    earlier = finished(status_path, cfg, fingerprint=method, quiet=True)  # said under the claim
     if earlier:
         return "skipped" if earlier == "ok" else "failed earlier"
     ctx = mctx.get()  # not inside the cell's try: broken data or weights stop the run (exit 2)
@@ -61,7 +65,8 @@ def run_cell(
     }
     base = base_provenance(cfg, data)
     base["seed"] = seed
-    base["oracle"] = baselines.get(name).oracle
+    base["oracle"] = cls.oracle
+    base["method"] = method
     with locks.cell_lock(cell) as mine:
         if not mine:
             log.info(
@@ -69,9 +74,17 @@ def run_cell(
                 "leaving it to that run"
             )
             return "busy"
-        earlier = finished(status_path, cfg)  # another run may have finished it meanwhile
+        # another run may have finished it meanwhile
+        earlier = finished(status_path, cfg, fingerprint=method)
         if earlier:
             return "skipped" if earlier == "ok" else "failed earlier"
+        recording.make_room(
+            cell,
+            training.checkpoint_dir(cfg, cell),
+            method,
+            trains=cls.trainable and name not in cfg.checkpoints,
+            label=f"{protocol.name}/{name}/seed{seed}",
+        )
         start = time.monotonic()
         try:
             model, info = training.build_models(name, data, cfg, seed, cell)
@@ -120,6 +133,7 @@ def run_cell(
                 **ids,
             )
             rec.write(cfg.out, status)
+            recording.drop_replaced(cell)
             return "done"
         except (DiskFull, KeyboardInterrupt):
             raise
@@ -136,6 +150,7 @@ def run_cell(
                     **ids,
                 ),
             )
+            recording.drop_replaced(cell)
             return "failed"
 
 
@@ -168,7 +183,7 @@ def _profile_cell(model, data, cfg, cell, base, ids) -> list[Path]:
     return written
 
 
-class _MetricsContext:
+class MetricsContext:
     """Prepares the protocol's metrics (classifier training or loading) only when a cell first
     needs them, so a finished grid reruns in seconds; records the classifier's own scores once."""
 
@@ -235,7 +250,7 @@ def run(cfg: RunConfig) -> dict[str, int]:
     for data in loaded:
         protocol = data.protocol
         log.info(f"== {protocol.name} (protocol hash {protocol.hash})")
-        mctx = _MetricsContext(data, cfg, located[protocol.name])
+        mctx = MetricsContext(data, cfg, located[protocol.name])
         for name in plan_cells(cfg, data):
             for seed in cfg.seeds:
                 outcome = run_cell(data, mctx, name, seed, cfg)

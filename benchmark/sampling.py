@@ -29,14 +29,7 @@ def sample_task(
         net, target = model.route(task.source_domain, task.target_domain)
     else:
         net, target = model, task.target
-    # each distinct input is loaded and kept once; few-shot sends every content image into
-    # every target class, so at paper scale 30,000 groups share 1,000 images
-    rows: dict[tuple[str, str | None], tuple[int, Item]] = {}
-    index = torch.tensor(
-        [rows.setdefault((it.path, it.crop), (len(rows), it))[0] for it in task.inputs]
-    )
-    distinct = [it for _, it in rows.values()]
-    x_all = data.images(distinct)
+    x_all, index = distinct_inputs(task, data)
     n, k = len(task.inputs), data.protocol.outputs_per_input
     outs = torch.empty(n, k, *x_all.shape[1:])
     dev = cfg.device
@@ -63,9 +56,35 @@ def sample_task(
                 raise CellFailure(f"{net.name} produced NaN/inf images on task {task.task}")
             outs[lo:hi, j] = y.float().cpu()  # raw: each metric clamps or quantises as its
             # protocol says (StarGAN v2 scores LPIPS on unclamped outputs)
+    return samples_of(task, data, x_all, index, outs, bool(net.multimodal), cfg.preset.save_inputs)
+
+
+def distinct_inputs(task: EvalTask, data: ProtocolData) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each distinct input image once, and the row of it behind each of the task's inputs:
+    few-shot sends every content image into every target class, so at paper scale 30,000
+    groups share 1,000 images."""
+    rows: dict[tuple[str, str | None], tuple[int, Item]] = {}
+    index = torch.tensor(
+        [rows.setdefault((it.path, it.crop), (len(rows), it))[0] for it in task.inputs]
+    )
+    return data.images([it for _, it in rows.values()]), index
+
+
+def samples_of(
+    task: EvalTask,
+    data: ProtocolData,
+    x_all: torch.Tensor,
+    index: torch.Tensor,
+    outs: torch.Tensor,
+    multimodal: bool,
+    save_inputs: int,
+) -> TaskSamples:
+    """What the metrics score for one task, whoever made the outputs (a Translator here, the
+    user's own code through a manifest: benchmark.external)."""
+    n, k = outs.shape[:2]
     # references only of the inputs saved as samples: metrics never read them, and few-shot
     # K=20 for all 30,000 inputs at 128 px would take 118 GB
-    shown = min(n, cfg.preset.save_inputs) if task.references is not None else 0
+    shown = min(n, save_inputs) if task.references is not None else 0
     refs_t = None
     if shown:
         refs_t = torch.stack(
@@ -78,7 +97,7 @@ def sample_task(
         task=task.task,
         mode=task.mode,
         inputs=x_all,
-        input_index=None if len(distinct) == n else index,
+        input_index=None if len(x_all) == n else index,
         outputs=outs,
         target_class=task.target_class,
         real_target=data.images(task.real),
@@ -89,7 +108,7 @@ def sample_task(
         ground_truth=data.images(task.ground_truth) if task.ground_truth else None,
         references=refs_t,
         input_factors=[it.factors for it in task.inputs] if data.synthetic else None,
-        multimodal=bool(net.multimodal),
+        multimodal=multimodal,
         extra=dict(task.extra),
     )
 

@@ -121,6 +121,7 @@ def _table_view(
             {
                 "baseline": row.baseline,
                 "oracle": row.oracle,
+                "external": row.external,
                 "profile": _rel(page, out_dir) if page else "",
                 "cells": cells,
                 # a run that failed in every column: one merged cell with the reason

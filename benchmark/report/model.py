@@ -127,6 +127,7 @@ class Row:
     cells: dict[tuple[str, str, str], Cell]
     speed: Cell  # latency at batch size 1 (ms), from profile records
     cell_failures: dict[int, str]  # seed -> reason, from the "_cell" status records
+    external: bool = False  # scored from a folder of outputs (``python -m benchmark score``)
 
 
 @dataclass
@@ -402,7 +403,8 @@ def _build_table(
         for r in mine:
             if r.metric == "latency_ms" and r.variant == SPEED_VARIANT:
                 _add(speed, r)
-        rows.append(Row(b, b in oracles, cells, speed, cell_failures))
+        external = any("external" in r.provenance for r in mine)
+        rows.append(Row(b, b in oracles, cells, speed, cell_failures, external))
     for col in columns:
         _mark_best([r.cells[col.key] for r in rows if not r.oracle], col.direction)
     _mark_best([r.speed for r in rows if not r.oracle], "lower")

@@ -188,6 +188,7 @@ def markdown(results: Results) -> str:
                 texts = [cell_text(c, t.seed_count) for c in cells]
                 texts = [f"**{x}**" if c.best else _md_escape(x) for x, c in zip(texts, cells)]
                 name = f"*{row.baseline}* (oracle)" if row.oracle else row.baseline
+                name += " (external)" if row.external else ""
                 lines.append("| " + " | ".join([_md_escape(name)] + texts) + " |")
         for title, notes in (
             ("Not computed", not_computed_notes(t)),

@@ -9,9 +9,29 @@ import torch
 import baselines
 from tests.baselines.fixtures import make_batch, task_for, translate_kwargs
 
-CASES = [
-    (name, kind) for name in baselines.names() for kind in sorted(baselines.get(name).supports)
-]
+
+def _cases(chosen: list[str], trainable_only: bool) -> list[tuple[str, str]]:
+    """(baseline, task kind) pairs: every registered baseline, or those named by --baseline."""
+    names = dict.fromkeys(baselines.get(n).name for n in chosen or baselines.names())
+    return [
+        (name, kind)
+        for name in names
+        for kind in sorted(baselines.get(name).supports)
+        if baselines.get(name).trainable or not trainable_only
+    ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if {"name", "kind"} <= set(metafunc.fixturenames):
+        trainable = getattr(metafunc.function, "trainable_only", False)
+        chosen = metafunc.config.getoption("baseline")
+        metafunc.parametrize(("name", "kind"), _cases(chosen, trainable))
+
+
+def trainable_only(test):
+    """The test needs a method that trains (oracles are skipped)."""
+    test.trainable_only = True
+    return test
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +39,6 @@ def _seed():
     torch.manual_seed(0)
 
 
-@pytest.mark.parametrize(("name", "kind"), CASES)
 def test_translate_shape_and_range(name, kind):
     task = task_for(kind)
     model = baselines.build(name, config="tiny", task=task)
@@ -33,10 +52,7 @@ def test_translate_shape_and_range(name, kind):
     assert out.min() >= -1.0 - 1e-5 and out.max() <= 1.0 + 1e-5
 
 
-TRAINABLE = [(n, k) for n, k in CASES if baselines.get(n).trainable]
-
-
-@pytest.mark.parametrize(("name", "kind"), TRAINABLE)
+@trainable_only
 def test_training_changes_weights_and_lowers_monitored_loss(name, kind):
     task = task_for(kind)
     model = baselines.build(name, config="tiny", task=task)
@@ -55,7 +71,7 @@ def test_training_changes_weights_and_lowers_monitored_loss(name, kind):
     assert model.step == 16
 
 
-@pytest.mark.parametrize(("name", "kind"), TRAINABLE)
+@trainable_only
 def test_checkpoint_round_trip_and_resume(name, kind, tmp_path):
     task = task_for(kind)
     batch = make_batch(task)
