@@ -65,6 +65,7 @@ class Translator(nn.Module):
     """Base class: a registered image-to-image method (or a sanity oracle)."""
 
     name: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""  # as papers write it ("StarGAN v2"); default: name
     supports: ClassVar[frozenset[str]] = frozenset()  # task kinds this method can run
     multimodal: ClassVar[bool] = False  # can it produce different outputs for one input?
     reference_guided: ClassVar[bool] = False  # does it take a style reference image?

@@ -78,6 +78,7 @@ def to_gray(x: torch.Tensor) -> torch.Tensor:
 @register
 class BicycleGAN(Translator):
     name = "bicyclegan"
+    display_name = "BicycleGAN"
     supports = frozenset({"paired"})
     multimodal = True
     reference_guided = True

@@ -100,6 +100,7 @@ class ImagePool(nn.Module):
 @register
 class CycleGAN(Translator):
     name = "cyclegan"
+    display_name = "CycleGAN"
     supports = frozenset({"unpaired", "paired"})  # on paired data the pairing is ignored
     multimodal = False
     monitor_loss = "cycle"
@@ -219,6 +220,7 @@ class CycleGANNoise(CycleGAN):
     at test time too (see the module docstring for what is recalled and what is assumed)."""
 
     name = "cyclegan_noise"
+    display_name = "CycleGAN*"  # as MUNIT (Huang et al., 2018) names it
     multimodal = True
     paper_task = TaskSpec(kind="unpaired", image_size=256, domain_names=("edges", "shoes"))
 

@@ -122,6 +122,7 @@ def _check_size(arch: _Arch, size: int) -> None:
 @register
 class DRIT(Translator):
     name = "drit"
+    display_name = "DRIT"
     supports = frozenset({"unpaired", "paired"})
     multimodal = True
     reference_guided = True

@@ -159,6 +159,7 @@ class LatentDiscriminator(nn.Module):
 @register
 class Fader(Translator):
     name = "fader"
+    display_name = "Fader Networks"
     supports = frozenset({"attributes"})
     monitor_loss = "rec"
     # models/male.pth: one boolean attribute, CelebA at 256 px

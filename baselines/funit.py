@@ -131,6 +131,7 @@ class GPPatchMcResDis(nn.Module):
 @register
 class FUNIT(Translator):
     name = "funit"
+    display_name = "FUNIT"
     supports = frozenset({"few_shot"})
     multimodal = False
     reference_guided = True

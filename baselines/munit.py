@@ -78,6 +78,7 @@ class AdaINGen(nn.Module):
 @register
 class MUNIT(LiuPairTranslator):
     name = "munit"
+    display_name = "MUNIT"
     multimodal = True
     reference_guided = True
     paper_task = TaskSpec(kind="unpaired", image_size=256, domain_names=("edges", "shoes"))

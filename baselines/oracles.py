@@ -32,6 +32,7 @@ class _Oracle(Translator):
 @register
 class Identity(_Oracle):
     name = "identity"
+    display_name = "Identity"
     supports = frozenset({"paired", "unpaired", "multi_domain", "few_shot", "attributes"})
 
     def translate(self, x, *, target=None, latent=None, reference=None):
@@ -43,6 +44,7 @@ class RandomReal(_Oracle):
     """A random real image of the target domain / class / attribute setting (test split)."""
 
     name = "random_real"
+    display_name = "Random real"
     supports = frozenset({"paired", "unpaired", "multi_domain", "few_shot", "attributes"})
     multimodal = True
 
@@ -86,6 +88,7 @@ class GroundTruth(_Oracle):
     """The paired target of each test input (paired protocols only)."""
 
     name = "ground_truth"
+    display_name = "Ground truth"
     supports = frozenset({"paired"})
 
     def prepare(self, data: Any) -> None:

@@ -54,6 +54,7 @@ LR, BETAS = 2e-4, (0.5, 0.999)
 @register
 class Pix2Pix(Translator):
     name = "pix2pix"
+    display_name = "pix2pix"
     supports = frozenset({"paired"})
     multimodal = False
     monitor_loss = "G_L1"

@@ -158,6 +158,7 @@ class Discriminator(nn.Module):
 @register
 class StarGAN(Translator):
     name = "stargan"
+    display_name = "StarGAN"
     supports = frozenset({"attributes", "multi_domain"})
     monitor_loss = "D/loss_cls"  # logged every iteration (G losses only every n_critic)
     paper_task = TaskSpec(

@@ -281,6 +281,7 @@ def he_init(module: nn.Module) -> None:
 @register
 class StarGANv2(Translator):
     name = "stargan_v2"
+    display_name = "StarGAN v2"
     supports = frozenset({"multi_domain"})
     multimodal = True
     reference_guided = True

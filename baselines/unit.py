@@ -62,6 +62,7 @@ class VAEGen(nn.Module):
 @register
 class UNIT(LiuPairTranslator):
     name = "unit"
+    display_name = "UNIT"
     multimodal = False
     reference_guided = False
     paper_task = TaskSpec(kind="unpaired", image_size=512, domain_names=("gta", "cityscapes"))

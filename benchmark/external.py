@@ -301,6 +301,7 @@ def score(cfg: RunConfig, manifest: Manifest, folder: Path, name: str) -> Path:
         **base_provenance(cfg, data),
         "seed": manifest.seed,
         "oracle": False,
+        "display_name": name,
         "external": external,
         "method": {"fingerprint": outputs_sha[:16], "outputs_sha256": outputs_sha},
     }

@@ -66,6 +66,7 @@ def run_cell(data: ProtocolData, mctx: MetricsContext, name: str, seed: int, cfg
     base = base_provenance(cfg, data)
     base["seed"] = seed
     base["oracle"] = cls.oracle
+    base["display_name"] = cls.display_name or name  # as papers write it
     base["method"] = method
     with locks.cell_lock(cell) as mine:
         if not mine:

@@ -12,6 +12,7 @@ protocol classifier's own held-out accuracy is a line about the table, never a r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter, defaultdict
@@ -31,6 +32,8 @@ from benchmark.report.labels import (
     metric_order,
     variant_order,
 )
+from benchmark.report.numbers import Format, column_format, ranks
+from benchmark.report.papers import HEADLINES, PREFERRED_EXTRACTORS
 
 # written by benchmark.profiling into the same cells as the metric records
 # the protocol classifier's held-out accuracy, written under a pseudo-baseline by the runner
@@ -55,6 +58,7 @@ class Column:
     extractor: str | None
     direction: str  # "lower" or "higher"
     declared: str | None = None  # the label its metric declares (records carry it)
+    fmt: Format = Format()  # how its numbers print (set once the table's values are known)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -91,7 +95,11 @@ class Cell:
     by_seed: dict[int, float] = field(default_factory=dict)
     failures: dict[int, str] = field(default_factory=dict)  # seed -> reason
     skipped_seeds: set[int] = field(default_factory=set)  # deliberate skips, not errors
-    best: bool = False
+    rank: int | None = None  # 1 best, 2 second among methods, at the printed precision
+
+    @property
+    def best(self) -> bool:
+        return self.rank == 1
 
     @property
     def summary(self) -> stats.Summary | None:
@@ -128,6 +136,12 @@ class Row:
     speed: Cell  # latency at batch size 1 (ms), from profile records
     cell_failures: dict[int, str]  # seed -> reason, from the "_cell" status records
     external: bool = False  # scored from a folder of outputs (``python -m benchmark score``)
+    display: str = ""  # the name a table shows ("StarGAN v2"); records carry it
+    highlight: bool = False  # the author's own method (``report --highlight``)
+
+    @property
+    def name(self) -> str:
+        return self.display or self.baseline
 
 
 @dataclass
@@ -147,6 +161,19 @@ class Table:
     not_computed: dict[str, list[Column]] = field(default_factory=dict)
     # (extractor, variant "top1"/"top5") -> the protocol classifier's held-out accuracy
     classifier: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    speed_fmt: Format = Format()
+
+    @property
+    def headline(self) -> list[Column]:
+        """The columns the protocol's source paper reports, in its order (papers.HEADLINES),
+        each with the paper's extractor where computed, else the protocol classifier."""
+        out = []
+        for metric, variant in HEADLINES.get(self.protocol, ()):
+            found = [c for c in self.columns if (c.metric, c.variant) == (metric, variant)]
+            if found:
+                rank = {e: i for i, e in enumerate(PREFERRED_EXTRACTORS)}
+                out.append(min(found, key=lambda c: (rank.get(c.extractor or "", 99), c.key)))
+        return out
 
     @property
     def slug(self) -> str:
@@ -349,6 +376,9 @@ def _build_table(
     recs: list[Record],
     current_hash: str,
     oracles: frozenset[str],
+    names: dict[str, str],
+    highlight: str | None,
+    digits: int | None,
 ) -> Table:
     metric_recs = [r for r in recs if r.kind == "metric" and r.metric != CLASSIFIER_METRIC]
     by_key: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
@@ -404,10 +434,29 @@ def _build_table(
             if r.metric == "latency_ms" and r.variant == SPEED_VARIANT:
                 _add(speed, r)
         external = any("external" in r.provenance for r in mine)
-        rows.append(Row(b, b in oracles, cells, speed, cell_failures, external))
+        shown = names.get(b) or _majority_or(
+            (r.provenance["display_name"] for r in mine if r.provenance.get("display_name")), b
+        )
+        if b == highlight and b not in names:
+            shown = "Ours"
+        rows.append(
+            Row(b, b in oracles, cells, speed, cell_failures, external, shown, b == highlight)
+        )
+    columns = [
+        dataclasses.replace(
+            col,
+            fmt=column_format(
+                col.metric,
+                [m for r in rows if (m := _mean(r.cells[col.key])) is not None],
+                digits,
+            ),
+        )
+        for col in columns
+    ]
+    speed_fmt = column_format("latency_ms", [m for r in rows if (m := _mean(r.speed)) is not None])
     for col in columns:
-        _mark_best([r.cells[col.key] for r in rows if not r.oracle], col.direction)
-    _mark_best([r.speed for r in rows if not r.oracle], "lower")
+        _rank([r.cells[col.key] for r in rows if not r.oracle], col.direction, col.fmt)
+    _rank([r.speed for r in rows if not r.oracle], "lower", speed_fmt)
     synthetic_values = {
         r.provenance.get("dataset", {}).get("synthetic")
         for r in recs
@@ -426,6 +475,7 @@ def _build_table(
         last_written=max(str(r.provenance.get("written_at", "")) for r in recs),
         not_computed=dict(not_computed),
         classifier=dict(sorted(classifier.items())),
+        speed_fmt=speed_fmt,
     )
 
 
@@ -438,24 +488,35 @@ def _add(cell: Cell, r: Record) -> None:
             cell.skipped_seeds.add(r.seed)
 
 
-def _mark_best(cells: list[Cell], direction: str) -> None:
-    """Mark the best mean (ties all marked) when at least two baselines have a number and
-    they are not all tied (every deterministic method at diversity 0 is no one's win)."""
-    means = [(c, c.summary.mean) for c in cells if c.summary is not None]
-    if len(means) < 2:
-        return
-    pick = min if direction == "lower" else max
-    best = pick(m for _, m in means)
-    tol = max(1e-12 * max(1.0, abs(best)), ZERO_BELOW if abs(best) < ZERO_BELOW else 0.0)
-    marks = [abs(m - best) <= tol for _, m in means]
-    if all(marks):
-        return
-    for (c, _), mark in zip(means, marks, strict=True):
-        c.best = mark
+def _mean(cell: Cell) -> float | None:
+    return cell.summary.mean if cell.summary is not None else None
 
 
-def collect(results_dir: Path) -> Results:
-    """Load and validate every record, then group them into per-protocol-version tables."""
+def _majority_or(values: Iterable[str], default: str) -> str:
+    found = list(values)
+    return _majority(found) if found else default
+
+
+def _rank(cells: list[Cell], direction: str, fmt: Format) -> None:
+    """Best and second among methods on the printed values (numbers.ranks)."""
+    scored = [c for c in cells if c.summary is not None]
+    for c, rank in zip(
+        scored, ranks([c.summary.mean for c in scored], direction, fmt), strict=True
+    ):
+        c.rank = rank
+
+
+def collect(
+    results_dir: Path,
+    names: dict[str, str] | None = None,
+    highlight: str | None = None,
+    digits: int | None = None,
+) -> Results:
+    """Load and validate every record, then group them into per-protocol-version tables.
+
+    ``names`` overrides the display names records carry (``--names munit="MUNIT (ours)"``);
+    ``highlight`` is the author's method, shown as "Ours" unless named; ``digits`` fixes the
+    decimals of every metric column instead of choosing them per column."""
     recs = load_records(results_dir)
     oracles = oracle_names(recs)
     groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
@@ -468,7 +529,7 @@ def collect(results_dir: Path) -> Results:
         if proto not in latest or stamp > latest[proto]:
             latest[proto] = stamp
     tables = [
-        _build_table(proto, phash, rs, latest[proto][1], oracles)
+        _build_table(proto, phash, rs, latest[proto][1], oracles, names or {}, highlight, digits)
         for (proto, phash), rs in groups.items()
     ]
     tables.sort(key=lambda t: t.last_written, reverse=True)  # newest old version first

@@ -105,3 +105,20 @@ def test_a_column_shows_the_label_its_metric_declared(tmp_path) -> None:
     (table,) = collect(tmp_path).tables
     (col,) = table.columns
     assert (col.metric, col.name, col.arrow) == ("edge_f1", "Edge F1", "↑")
+
+
+def test_display_names_highlight_headline_and_one_format_per_column(tmp_path) -> None:
+    from benchmark.report.model import collect
+    from tests.report import fixtures as fx
+
+    root = fx.make_results(tmp_path)
+    (t,) = [t for t in collect(root).tables if t.protocol == "afhq" and t.current]
+    assert [(c.metric, c.variant) for c in t.headline][:1] == [("fid", "latent")]
+    assert all(c.extractor == fx.EXT_COMPAT for c in t.headline if c.metric == "fid")
+    named = collect(root, names={"munit": "MUNIT"}, highlight="stargan_v2", digits=1)
+    (t,) = [t for t in named.tables if t.protocol == "afhq" and t.current]
+    rows = {r.baseline: r for r in t.rows}
+    assert rows["munit"].name == "MUNIT" and rows["stargan_v2"].name == "Ours"
+    assert rows["stargan_v2"].highlight and not rows["munit"].highlight
+    assert rows["drit"].name == "drit"  # records made before display names: the id
+    assert {c.fmt.decimals for c in t.columns} == {1}
