@@ -8,6 +8,10 @@ checkpoints set aside first (recording.make_room), so old and new numbers never 
 fails (diverged, wrong output) is recorded as failed with its reason and the grid goes on; the
 run then exits 1 and says how to retry (``--retry-failed``). Runs sharing a results folder claim
 cells with OS locks (benchmark.locks).
+
+A finished grid reruns in seconds: the protocol classifiers (and the metric code behind them) are
+found and loaded only for protocols with a cell left to run, or named with ``--classifier``, and
+the report is rendered again only when its records changed (benchmark.report.render_all).
 """
 
 from __future__ import annotations
@@ -15,23 +19,25 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 import baselines
-from benchmark import datasets, instruments, locks, recording, sampling, training
+from benchmark import datasets, locks, recording, sampling, training
 from benchmark import device as devices
 from benchmark import records as rec
 from benchmark.errors import CellFailure, DiskFull, UserError
 from benchmark.fingerprint import method_fingerprint
-from benchmark.instruments import Located
 from benchmark.plan import eval_tasks, how_to_run, scored_modes, variant_of
 from benchmark.progress import Progress, fmt_seconds, log
 from benchmark.recording import CLASSIFIER_ROW, base_provenance, finished, to_record
 from benchmark.run_config import RunConfig
 from benchmark.timing import unstable_note
 from protocols.base import ProtocolData
+
+if TYPE_CHECKING:  # instruments imports the classifier (torchvision, torch-fidelity): a second
+    from benchmark.instruments import Located  # of startup a finished grid never needs
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -44,8 +50,6 @@ def load_protocol(name: str, cfg: RunConfig) -> ProtocolData:
 
 def run_cell(data: ProtocolData, mctx: MetricsContext, name: str, seed: int, cfg: RunConfig) -> str:
     """Run one (protocol, baseline, seed) cell; returns 'done', 'skipped', 'failed' or 'busy'."""
-    from benchmark import metrics
-
     protocol = data.protocol
     cell = rec.cell_dir(cfg.out, protocol.name, protocol.hash, name, seed)
     status_path = cell / f"{rec.CELL}.json"
@@ -87,6 +91,8 @@ def run_cell(data: ProtocolData, mctx: MetricsContext, name: str, seed: int, cfg
             label=f"{protocol.name}/{name}/seed{seed}",
         )
         start = time.monotonic()
+        from benchmark import metrics  # the metric code: only when a cell runs
+
         try:
             model, info = training.build_models(name, data, cfg, seed, cell)
             sample_dir = cfg.out / "samples" / cell.relative_to(cfg.out / "records")
@@ -188,7 +194,9 @@ class MetricsContext:
     """Prepares the protocol's metrics (classifier training or loading) only when a cell first
     needs them, so a finished grid reruns in seconds; records the classifier's own scores once."""
 
-    def __init__(self, data: ProtocolData, cfg: RunConfig, located: Located) -> None:
+    def __init__(self, data: ProtocolData, cfg: RunConfig, located: Located | None) -> None:
+        """``located``: the protocol's classifier, found before any work; None when the grid
+        had nothing to run on this protocol (found here should a cell need it after all)."""
         self.data, self.cfg, self.located, self._ctx = data, cfg, located, None
 
     def get(self) -> Any:
@@ -196,6 +204,8 @@ class MetricsContext:
             from benchmark import metrics
 
             data, cfg, protocol = self.data, self.cfg, self.data.protocol
+            if self.located is None:
+                self.located = locate_instrument(data, cfg)
             clf = self.located.load(protocol, data, cfg.device, cfg.cache_dir)
             log.info(
                 f"protocol classifier {protocol.name}: {clf.id} ({clf.instrument}, {clf.path})"
@@ -224,6 +234,30 @@ def plan_cells(cfg: RunConfig, data: ProtocolData) -> list[str]:
     return [b for b in cfg.baselines if how_to_run(baselines.get(b), kind) is not None]
 
 
+def locate_instrument(data: ProtocolData, cfg: RunConfig) -> Located:
+    from benchmark import instruments
+
+    return instruments.locate(
+        data.protocol,
+        cfg.classifiers.get(data.protocol.name),
+        cfg.weights_dir,
+        cfg.train_classifiers,
+    )
+
+
+def has_work(data: ProtocolData, cfg: RunConfig) -> bool:
+    """Whether a cell of this protocol is left to run: not finished, or failed and retried.
+    The same first look a cell takes (``run_cell``), without a word: the cell says why."""
+    protocol = data.protocol
+    for name in plan_cells(cfg, data):
+        method = method_fingerprint(baselines.get(name), cfg.checkpoints.get(name))
+        for seed in cfg.seeds:
+            cell = rec.cell_dir(cfg.out, protocol.name, protocol.hash, name, seed)
+            if not finished(cell / f"{rec.CELL}.json", cfg, fingerprint=method, quiet=True):
+                return True
+    return False
+
+
 def run(cfg: RunConfig) -> dict[str, int]:
     """Run the whole grid; returns the count of cells per outcome: done, skipped (finished
     earlier), failed, failed earlier (not retried), busy (left to another run)."""
@@ -232,14 +266,11 @@ def run(cfg: RunConfig) -> dict[str, int]:
     loaded = [load_protocol(name, cfg) for name in cfg.protocols]  # validate all data first
     for data in loaded:
         datasets.verify(data, cfg.cache_dir)
-    located = {  # and find every instrument before any work
-        d.protocol.name: instruments.locate(
-            d.protocol,
-            cfg.classifiers.get(d.protocol.name),
-            cfg.weights_dir,
-            cfg.train_classifiers,
-        )
+    located = {  # and find every instrument a cell will measure with before any work (and
+        # check every --classifier given); a finished protocol needs none
+        d.protocol.name: locate_instrument(d, cfg)
         for d in loaded
+        if d.protocol.name in cfg.classifiers or has_work(d, cfg)
     }
     total = sum(len(plan_cells(cfg, d)) * len(cfg.seeds) for d in loaded)
     log.info(
@@ -251,7 +282,7 @@ def run(cfg: RunConfig) -> dict[str, int]:
     for data in loaded:
         protocol = data.protocol
         log.info(f"== {protocol.name} (protocol hash {protocol.hash})")
-        mctx = MetricsContext(data, cfg, located[protocol.name])
+        mctx = MetricsContext(data, cfg, located.get(protocol.name))
         for name in plan_cells(cfg, data):
             for seed in cfg.seeds:
                 outcome = run_cell(data, mctx, name, seed, cfg)

@@ -150,7 +150,7 @@ def test_a_run_never_trains_an_instrument_unasked_and_labels_one_it_trained(
         assert LOCAL_LABEL in (report / name).read_text()
     assert LOCAL_LABEL.replace("—", "---") in (report / "tables.tex").read_text()
     frame = pd.read_csv(report / "results.csv")
-    assert set(frame["provenance.instrument"].dropna()) == {instruments.TRAINED}
+    assert set(frame["instrument"].dropna()) == {instruments.TRAINED}
 
 
 @pytest.fixture(scope="module")
