@@ -38,7 +38,11 @@ class Grid:
     path: Path  # the PNG written
     baselines: tuple[str, ...]
     inputs: int
-    outputs: int
+    outputs: int  # output columns drawn
+    refs: int = 0  # reference columns drawn
+    refs_available: int = 0  # references the method was given (k-shot: k)
+    outputs_available: int = 0  # outputs saved per input
+    target: bool = False  # a ground-truth column
 
 
 def _seed_of(path: Path) -> int:
@@ -81,6 +85,14 @@ def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+def _header(draw: ImageDraw.ImageDraw, name: str, x: int, width: int, font) -> None:
+    """A column's name centred over its tile, never wider than it (cut, not run on)."""
+    while name and draw.textlength(name, font=font) > width - 2:
+        name = name[:-1]
+    w = draw.textlength(name, font=font)
+    draw.text((x + (width - w) / 2, 3), name, fill=(0, 0, 0), font=font)
+
+
 def _numbered(folder: Path, prefix: str) -> list[Path]:
     return sorted(folder.glob(f"{prefix}_[0-9][0-9].png"))
 
@@ -106,13 +118,16 @@ def render_grid(task_mode: str, per_baseline: dict[str, Path], out: Path) -> Gri
     if not rows:
         return None
     rows.sort(key=lambda r: (r[1].name, r[0]))  # group by input, baselines in order
-    n_out = min(MAX_OUTPUTS, max(len(_numbered(p, "out")) for _, p in rows))
-    n_ref = min(MAX_REFS, max(len(_numbered(p, "ref")) for _, p in rows))
+    all_out = max(len(_numbered(p, "out")) for _, p in rows)
+    all_ref = max(len(_numbered(p, "ref")) for _, p in rows)
+    n_out, n_ref = min(MAX_OUTPUTS, all_out), min(MAX_REFS, all_ref)
     has_target = any((p / "target.png").is_file() for _, p in rows)
+    # short headers, each centred over its own tile: "reference 1" is wider than a 64 px tile
+    # and ran into its neighbour; the page's caption spells them out
     headers = (
         ["input"]
-        + [f"reference {i + 1}" for i in range(n_ref)]
-        + [f"output {i + 1}" for i in range(n_out)]
+        + [f"ref {i + 1}" for i in range(n_ref)]
+        + [f"out {i + 1}" for i in range(n_out)]
         + (["target"] if has_target else [])
     )
     size = _tile_size([p for _, p in rows])
@@ -122,7 +137,7 @@ def render_grid(task_mode: str, per_baseline: dict[str, Path], out: Path) -> Gri
     draw = ImageDraw.Draw(canvas)
     font = _font()
     for j, name in enumerate(headers):
-        draw.text((LABEL_W + j * (size + GAP) + 2, 3), name, fill=(0, 0, 0), font=font)
+        _header(draw, name, LABEL_W + j * (size + GAP), size, font)
     for i, (baseline, folder) in enumerate(rows):
         y = HEADER_H + i * (size + GAP)
         draw.text((4, y + 4), baseline, fill=(0, 0, 0), font=font)
@@ -145,14 +160,29 @@ def render_grid(task_mode: str, per_baseline: dict[str, Path], out: Path) -> Gri
         baselines=tuple(sorted(per_baseline)),
         inputs=len({p.name for _, p in rows}),
         outputs=n_out,
+        refs=n_ref,
+        refs_available=all_ref,
+        outputs_available=all_out,
+        target=has_target,
+    )
+
+
+def natural_key(name: str) -> tuple:
+    """ "k=5--reference" before "k=10--reference": digit runs compare as numbers."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", name)
+        if part
     )
 
 
 def render_grids(results_dir: Path, slug: str, out_dir: Path) -> list[Grid]:
-    """Every task/mode grid of one protocol version, written under ``out_dir/grids/<slug>/``."""
+    """Every task/mode grid of one protocol version, written under ``out_dir/grids/<slug>/``,
+    in natural order (k=1, k=5, k=10, ...)."""
     sets = _sample_sets(Path(results_dir) / "samples" / slug)
     grids = []
-    for task_mode, per_baseline in sorted(sets.items()):
+    for task_mode in sorted(sets, key=natural_key):
+        per_baseline = sets[task_mode]
         grid = render_grid(task_mode, per_baseline, out_dir / "grids" / slug / f"{task_mode}.png")
         if grid is not None:
             grids.append(grid)

@@ -23,6 +23,7 @@ from typing import Any
 
 from benchmark import records as rec_io
 from benchmark import stats
+from benchmark.errors import UserError
 from benchmark.records import Record
 from benchmark.report.labels import (
     SPEED_VARIANT,
@@ -96,6 +97,9 @@ class Cell:
     failures: dict[int, str] = field(default_factory=dict)  # seed -> reason
     skipped_seeds: set[int] = field(default_factory=set)  # deliberate skips, not errors
     rank: int | None = None  # 1 best, 2 second among methods, at the printed precision
+    # not the best, yet not significantly worse than it (>= 3 shared seeds, paired t-test,
+    # Holm-corrected over the column's methods: stats.not_worse_than_best)
+    near_best: bool = False
 
     @property
     def best(self) -> bool:
@@ -270,12 +274,27 @@ class Table:
         return total
 
 
+# ``report --metrics`` words beside the metric names: every column, and the speed column
+ALL_METRICS = "all"
+SPEED_METRIC = "latency"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the paper tables show (``report --metrics/--baselines``); empty: each protocol's
+    headline columns (papers.HEADLINES) and every baseline."""
+
+    metrics: tuple[str, ...] = ()  # metric names, ALL_METRICS or SPEED_METRIC, in column order
+    baselines: tuple[str, ...] = ()  # baseline ids, in row order
+
+
 @dataclass
 class Results:
     root: Path
     records: list[Record]
     tables: list[Table]
     profiles: dict[str, dict[str, list[Record]]]  # baseline -> table slug -> profile records
+    selection: Selection = field(default_factory=Selection)
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -456,7 +475,7 @@ def _build_table(
     speed_fmt = column_format("latency_ms", [m for r in rows if (m := _mean(r.speed)) is not None])
     for col in columns:
         _rank([r.cells[col.key] for r in rows if not r.oracle], col.direction, col.fmt)
-    _rank([r.speed for r in rows if not r.oracle], "lower", speed_fmt)
+    _rank([r.speed for r in rows if not r.oracle], "lower", speed_fmt, test=False)
     synthetic_values = {
         r.provenance.get("dataset", {}).get("synthetic")
         for r in recs
@@ -497,13 +516,42 @@ def _majority_or(values: Iterable[str], default: str) -> str:
     return _majority(found) if found else default
 
 
-def _rank(cells: list[Cell], direction: str, fmt: Format) -> None:
-    """Best and second among methods on the printed values (numbers.ranks)."""
+def _rank(cells: list[Cell], direction: str, fmt: Format, test: bool = True) -> None:
+    """Best and second among methods on the printed values (numbers.ranks); with ``test``,
+    which of the others are not significantly worse than the best (a column without a best
+    marks nobody)."""
     scored = [c for c in cells if c.summary is not None]
-    for c, rank in zip(
-        scored, ranks([c.summary.mean for c in scored], direction, fmt), strict=True
-    ):
+    means = [c.summary.mean for c in scored]
+    for c, rank in zip(scored, ranks(means, direction, fmt), strict=True):
         c.rank = rank
+    if not test or not any(c.rank == 1 for c in scored):
+        return
+    by_seed = {str(i): c.by_seed for i, c in enumerate(scored)}
+    verdict = stats.not_worse_than_best(by_seed, direction)
+    for i, c in enumerate(scored):
+        c.near_best = c.rank != 1 and verdict.get(str(i), False)
+
+
+def _check_options(
+    recs: list[Record],
+    names: dict[str, str],
+    highlight: str | None,
+    metrics: Iterable[str],
+    baselines: Iterable[str],
+) -> None:
+    """Every name an option gives must be in the records: one line naming the flag and the
+    names it could have been (raised before anything is rendered)."""
+    known = sorted({r.baseline for r in recs if r.metric != CLASSIFIER_METRIC})
+    asked = [("--names", b) for b in names] + [("--baselines", b) for b in baselines]
+    asked += [("--highlight", highlight)] if highlight is not None else []
+    for flag, b in asked:
+        if b not in known:
+            raise UserError(f"{flag}: no records for baseline '{b}'; known: {', '.join(known)}")
+    measured = {r.metric for r in recs if r.kind == "metric" and r.metric != CLASSIFIER_METRIC}
+    words = sorted(measured | {ALL_METRICS, SPEED_METRIC})
+    for m in metrics:
+        if m not in words:
+            raise UserError(f"--metrics: unknown metric '{m}'; known: {', '.join(words)}")
 
 
 def collect(
@@ -511,13 +559,19 @@ def collect(
     names: dict[str, str] | None = None,
     highlight: str | None = None,
     digits: int | None = None,
+    metrics: Iterable[str] | None = None,
+    baselines: Iterable[str] | None = None,
 ) -> Results:
     """Load and validate every record, then group them into per-protocol-version tables.
 
     ``names`` overrides the display names records carry (``--names munit="MUNIT (ours)"``);
     ``highlight`` is the author's method, shown as "Ours" unless named; ``digits`` fixes the
-    decimals of every metric column instead of choosing them per column."""
+    decimals of every metric column instead of choosing them per column; ``metrics`` and
+    ``baselines`` choose the paper tables' columns and rows (``Results.selection``). A name
+    the records do not have is a UserError naming the flag and the known names."""
     recs = load_records(results_dir)
+    selection = Selection(tuple(metrics or ()), tuple(baselines or ()))
+    _check_options(recs, names or {}, highlight, selection.metrics, selection.baselines)
     oracles = oracle_names(recs)
     groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for r in recs:
@@ -544,4 +598,5 @@ def collect(
         records=recs,
         tables=tables,
         profiles={b: dict(v) for b, v in sorted(profiles.items())},
+        selection=selection,
     )

@@ -122,3 +122,47 @@ def test_display_names_highlight_headline_and_one_format_per_column(tmp_path) ->
     assert rows["stargan_v2"].highlight and not rows["munit"].highlight
     assert rows["drit"].name == "drit"  # records made before display names: the id
     assert {c.fmt.decimals for c in t.columns} == {1}
+
+
+def test_a_method_not_significantly_worse_than_the_best_is_marked(tmp_path) -> None:
+    """Three seeds: "close" overlaps the best (paired t-test, Holm over two methods: p > 0.05),
+    "far" is worse on every seed by a wide margin; the mark reaches every report format."""
+    from scipy import stats as sps
+
+    from benchmark import records
+    from benchmark.report import render_all
+    from benchmark.report.model import collect
+
+    seeds = {
+        "best": (10.0, 10.1, 9.9),
+        "close": (10.2, 9.8, 10.3),
+        "far": (20.0, 21.0, 19.5),
+    }
+    for name, values in seeds.items():
+        for seed, v in enumerate(values):
+            records.write(
+                tmp_path,
+                records.Record(
+                    protocol="afhq",
+                    protocol_hash="abc",
+                    baseline=name,
+                    seed=seed,
+                    metric="fid",
+                    variant="latent",
+                    value=v,
+                    direction="lower",
+                ),
+            )
+    p_close = sps.ttest_rel(seeds["close"], seeds["best"], alternative="greater").pvalue
+    p_far = sps.ttest_rel(seeds["far"], seeds["best"], alternative="greater").pvalue
+    assert p_close > 0.05 and p_far * 2 < 0.05  # Holm: the smaller p doubled
+    (t,) = collect(tmp_path).tables
+    (col,) = t.columns
+    cells = {r.baseline: r.cells[col.key] for r in t.rows}
+    assert (cells["best"].rank, cells["best"].near_best) == (1, False)
+    assert cells["close"].near_best and not cells["far"].near_best
+    render_all(tmp_path, tmp_path / "report")
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert html.count('class="near"') == 1
+    assert "| close | 10.10 ± 0.26 ≈ |" in (tmp_path / "report" / "leaderboard.md").read_text()
+    assert r"$^{\approx}$" in (tmp_path / "report" / "tables.tex").read_text()
