@@ -35,6 +35,9 @@ METRIC_LABELS: dict[str, str] = {
     "ssim": "SSIM",
     "lpips_paired": "LPIPS to target",
     "classifier_accuracy": "Classifier acc.",
+    "human_fooling_rate": "Human fooling rate",
+    "human_preference": "Human preference",
+    "human_bt_score": "Human BT score",
     "latency_ms": "Latency",
 }
 SPEED_VARIANT = "bs=1"  # the leaderboard's speed column: latency of one image
