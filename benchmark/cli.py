@@ -1,4 +1,5 @@
-"""``python -m benchmark {run, data, metrics, report, regress, profile, classifier}``.
+"""``python -m benchmark {run, data, metrics, report, regress, profile, classifier, manifest,
+score, status, study}``.
 
 Each subcommand lives in the module that does the work and exposes ``register_cli(sub)``; this
 file only wires them and turns user mistakes into one line and exit status 2.
@@ -38,6 +39,8 @@ def _builtins() -> None:
         ("classifier", "benchmark.classifier_cli", "protocol classifiers: train one or read it"),
         ("manifest", "benchmark.external_cli", "the inputs to translate with your own code"),
         ("score", "benchmark.external_cli", "score your outputs as a method of the leaderboard"),
+        ("study", "benchmark.study.cli", "human perceptual studies: make, serve, analyze"),
+        ("status", "benchmark.status_cli", "where a grid stands: done, running, failed, pending"),
     ):
         SUBCOMMANDS.add(name, Subcommand(module, help_))
 

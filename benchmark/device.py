@@ -1,4 +1,7 @@
-"""The one place where a torch device is chosen; nothing else in the suite picks a device."""
+"""The one place where a torch device is chosen; nothing else in the suite picks a device.
+
+Under torchrun each rank takes its own GPU, ``cuda:LOCAL_RANK``, and joins the process group
+(benchmark.distributed) as its device is chosen: gloo on CPU, gloo and nccl on CUDA."""
 
 from __future__ import annotations
 
@@ -7,22 +10,37 @@ import platform
 
 import torch
 
+from benchmark import distributed
 from benchmark.errors import UserError
 
 
 def resolve(spec: str | torch.device | None = "auto") -> torch.device:
-    """Map ``auto|cpu|cuda|cuda:N`` to a device; ``auto`` prefers CUDA when present."""
+    """Map ``auto|cpu|cuda|cuda:N`` to a device; ``auto`` prefers CUDA when present. Under
+    torchrun, ``auto`` and ``cuda`` are this rank's GPU and the rank joins the process group."""
     if isinstance(spec, torch.device):
         return spec
+    device = _pick(spec)
+    distributed.init(device)
+    return device
+
+
+def _pick(spec: str | None) -> torch.device:
     spec = (spec or "auto").lower()
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
             raise UserError(
                 f"--device {spec} was asked for but torch sees no CUDA device "
                 f"(torch {torch.__version__}); use --device cpu or auto"
             )
+        if distributed.launched():
+            if spec != "cuda":
+                raise UserError(
+                    f"--device {spec} under torchrun: each process takes its own GPU "
+                    "(cuda:LOCAL_RANK); pass --device cuda or auto"
+                )
+            return torch.device("cuda", distributed.local_rank())
         return torch.device(spec)
     if spec == "cpu":
         return torch.device("cpu")

@@ -24,6 +24,7 @@ from PIL import Image
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from benchmark import device as devices
+from benchmark import distributed
 from benchmark.atomic import atomic_path
 from benchmark.errors import UserError
 from benchmark.progress import Progress
@@ -216,21 +217,55 @@ class Extractor:
         }
 
     @torch.no_grad()
-    def forward(self, images_u8: torch.Tensor, layers: Sequence[str], what: str = "") -> dict:
-        """Every requested layer of every image in one pass, on the CPU."""
+    def forward(
+        self,
+        images_u8: torch.Tensor,
+        layers: Sequence[str],
+        what: str = "",
+        pool: distributed.Pool | None = None,
+    ) -> dict:
+        """Every requested layer of every image in one pass, on the CPU. With a ``pool``
+        (rank 0 under torchrun) batch b runs on rank b % world size: the same batches as one
+        process, so the same features."""
         self.forward_calls += 1
+        layers = tuple(layers)
         out: dict[str, list[torch.Tensor]] = {k: [] for k in layers}
-        names = list(self.module.features_list)
         prog = Progress(len(images_u8), f"features {self.id} {what}".rstrip(), every=10.0)
-        for start in range(0, len(images_u8), self.batch_size):
-            batch = images_u8[start : start + self.batch_size].to(self.device)
-            feats = dict(zip(names, self.module(batch)))
-            for k in layers:
-                out[k].append(feats[k].float().cpu())
-            self.forward_images += len(batch)
-            prog.update(len(batch))
+        n, size = len(images_u8), self.batch_size
+        # a round of batches per exchange: a few batches per rank in memory, progress between
+        step = size * (pool.size * ROUND if pool is not None else 1)
+        for first in range(0, n, step):
+            batches = [images_u8[s : s + size] for s in range(first, min(n, first + step), size)]
+            if pool is not None:
+                feats = pool.map(self.job, batches, layers=layers)
+            else:
+                feats = [self.forward_batch(b, layers) for b in batches]
+            for f in feats:
+                for k in layers:
+                    out[k].append(f[k])
+            prog.update(sum(len(b) for b in batches))
         devices.synchronize(self.device)
         return {k: torch.cat(v) for k, v in out.items()}
+
+    @property
+    def job(self) -> str:
+        """Its name in the work ranks share (``jobs``)."""
+        return f"features {self.id}"
+
+    @torch.no_grad()
+    def forward_batch(self, batch_u8: torch.Tensor, layers: Sequence[str]) -> dict:
+        """The requested layers of one batch, on the CPU."""
+        feats = dict(zip(self.module.features_list, self.module(batch_u8.to(self.device))))
+        self.forward_images += len(batch_u8)
+        return {k: feats[k].float().cpu() for k in layers}
+
+
+ROUND = 4  # batches per rank in one exchange of a sharded feature pass
+
+
+def jobs(extractors: Sequence[Extractor]) -> distributed.Jobs:
+    """The feature passes ranks share under torchrun (benchmark.distributed.lead)."""
+    return {ex.job: ex.forward_batch for ex in extractors}
 
 
 @dataclass(frozen=True)
@@ -322,6 +357,7 @@ class FeatureStore:
         default_factory=dict
     )
     disk_hits: int = 0
+    pool: distributed.Pool | None = None  # rank 0 under torchrun: feature passes shared
     _digests: dict[tuple, tuple[torch.Tensor, str]] = field(default_factory=dict)
 
     def clear(self) -> None:
@@ -362,7 +398,7 @@ class FeatureStore:
         path = self._path(ex, digest, layers) if persist and self.cache_dir else None
         feats = self._load(path) if path else None
         if feats is None:
-            feats = ex.forward(images_u8, layers, what or role)
+            feats = ex.forward(images_u8, layers, what or role, self.pool)
             if path:
                 atomic_torch_save({"format": CACHE_FORMAT, "features": feats}, path)
         else:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import protocols
 from benchmark import device as devices
 from benchmark import presets, runner
 from benchmark.errors import UserError, output_folder
+from benchmark.launchers.common import CLUSTERS, LAUNCHERS, LaunchOptions
 from benchmark.run_config import RunConfig
 
 
@@ -131,9 +133,154 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-failed", action="store_true", help="rerun cells recorded as failed")
     p.add_argument("--no-profile", action="store_true", help="skip the per-cell speed profile")
     p.add_argument("--no-report", action="store_true", help="skip rendering the leaderboard")
+    add_launch_arguments(p)
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def add_launch_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the cells run (docs/cluster.md): here one after another (inline), as processes
+    here (local), or as submitit jobs (a Slurm job array)."""
+    g = p.add_argument_group("launching the grid (docs/cluster.md)")
+    g.add_argument(
+        "--launcher",
+        choices=LAUNCHERS,
+        default="inline",
+        help="inline: every cell in this process (default); local: each cell a process of its "
+        "own, --jobs at a time, one GPU each; submitit: each cell a job of a job array",
+    )
+    g.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--launcher local: cells at once (default: one per visible GPU, 1 on CPU)",
+    )
+    g.add_argument(
+        "--cluster",
+        choices=CLUSTERS,
+        default=None,
+        help="--launcher submitit: slurm (default), local (processes here, to try it) or debug "
+        "(in this process, one job after another)",
+    )
+    g.add_argument("--slurm-partition", default=None, metavar="NAME")
+    g.add_argument(
+        "--slurm-time",
+        type=int,
+        default=None,
+        metavar="MINUTES",
+        help="time limit of a job (default 1440); a cell that runs into it is requeued and "
+        "resumes from its last training checkpoint",
+    )
+    g.add_argument(
+        "--slurm-gpus-per-cell",
+        type=int,
+        default=None,
+        metavar="N",
+        help="default 1 on Slurm (0 with --device cpu), 0 elsewhere",
+    )
+    g.add_argument("--slurm-cpus-per-cell", type=int, default=None, metavar="N")
+    g.add_argument("--slurm-mem", type=float, default=None, metavar="GB")
+    g.add_argument(
+        "--slurm-array-parallelism",
+        type=int,
+        default=None,
+        metavar="N",
+        help="jobs of the array running at once (default: submitit's, 256)",
+    )
+    g.add_argument(
+        "--slurm-setup",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="a shell line run before each job (repeatable), e.g. 'module load cuda'",
+    )
+    g.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="--launcher submitit: return once the jobs are submitted, printing their ids",
+    )
+
+
+_LOCAL_ONLY = ("jobs",)
+_SUBMITIT_ONLY = (
+    "cluster",
+    "slurm_partition",
+    "slurm_time",
+    "slurm_gpus_per_cell",
+    "slurm_cpus_per_cell",
+    "slurm_mem",
+    "slurm_array_parallelism",
+    "slurm_setup",
+    "no_wait",
+)
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def launch_options(args: argparse.Namespace) -> LaunchOptions:
+    """The launcher and its options, every mistake one line before any work: an option of
+    another launcher, a count below 1, a device a launched cell cannot honour."""
+    launcher = args.launcher
+    given = [
+        d
+        for d in (*_LOCAL_ONLY, *_SUBMITIT_ONLY)
+        if getattr(args, d, None) not in (None, []) and getattr(args, d) is not False
+    ]
+    for dest in given:
+        owner = "local" if dest in _LOCAL_ONLY else "submitit"
+        if owner != launcher:
+            raise UserError(
+                f"{_flag(dest)} applies to --launcher {owner}, not {launcher}; add "
+                f"--launcher {owner} or drop {_flag(dest)}"
+            )
+    for dest, least in (
+        ("jobs", 1),
+        ("slurm_time", 1),
+        ("slurm_gpus_per_cell", 0),
+        ("slurm_cpus_per_cell", 1),
+        ("slurm_mem", 0.001),
+        ("slurm_array_parallelism", 1),
+    ):
+        value = getattr(args, dest, None)
+        if value is not None and value < least:
+            raise UserError(f"{_flag(dest)} {value}: must be at least {least:g}")
+    if launcher != "inline" and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise UserError(
+            f"--launcher {launcher} under torchrun: torchrun shards each cell over its "
+            "processes, a launcher runs cells apart; use one or the other"
+        )
+    if args.no_wait and args.cluster == "debug":
+        raise UserError(
+            "--no-wait with --cluster debug: debug jobs run in this process while it waits; "
+            "use --cluster local or drop --no-wait"
+        )
+    device = str(args.device)
+    if launcher == "local" and device.lower().startswith("cuda:"):
+        raise UserError(
+            f"--device {device}: --launcher local pins each cell to a GPU of its own; use "
+            "--device cuda or auto (CUDA_VISIBLE_DEVICES picks the GPUs)"
+        )
+    return LaunchOptions(
+        launcher=launcher,
+        jobs=args.jobs,
+        cluster=args.cluster or "slurm",
+        partition=args.slurm_partition,
+        time_min=args.slurm_time or LaunchOptions.time_min,
+        gpus_per_cell=args.slurm_gpus_per_cell,
+        cpus_per_cell=args.slurm_cpus_per_cell,
+        mem_gb=args.slurm_mem,
+        array_parallelism=args.slurm_array_parallelism,
+        setup=list(args.slurm_setup),
+        wait=not args.no_wait,
+        device=device,
+        refs={baselines.get(b).name: b for b in (args.baselines or [])},
+    )
+
+
+def config_from_args(args: argparse.Namespace, device: torch.device | None = None) -> RunConfig:
+    """The run's config; ``device`` stands in for ``--device`` where it is resolved elsewhere
+    (a cluster job resolves it on its own node)."""
     known_p, known_b = protocols.names(), baselines.names()
     chosen_p = args.protocols or known_p
     chosen_b = args.baselines or known_b
@@ -142,7 +289,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     # a package.module:Class path becomes the class's own name (records and folders use it)
     chosen_b = list(dict.fromkeys(baselines.get(b).name for b in chosen_b))
     seeds = parse_seeds(str(args.seeds))
-    dev = devices.resolve(args.device)
+    dev = device if device is not None else devices.resolve(args.device)
     if dev.type == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads()))
     return RunConfig(
@@ -168,8 +315,28 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     """Exit 1 when a cell of the grid failed (now or in an earlier run, unretried): its reason
     is in the log and the leaderboard, and the results are incomplete."""
-    counts = runner.run(config_from_args(args))
+    opts = launch_options(args)
+    if opts.launcher == "inline":
+        counts = runner.run(config_from_args(args))
+    else:
+        from benchmark.launchers import grid
+
+        # a submitit job resolves --device on its node (a login node may have no GPU)
+        here = torch.device("cpu") if opts.launcher == "submitit" else None
+        if here is not None:
+            devices_check(args.device)
+        launched = grid.launch(config_from_args(args, device=here), opts)
+        if launched is None:  # --no-wait: the jobs run on
+            return 0
+        counts = launched
     return 1 if counts["failed"] or counts["failed earlier"] else 0
+
+
+def devices_check(spec: str) -> None:
+    """``--device`` spelt as ``devices.resolve`` takes it, without asking this machine for it."""
+    spec = spec.lower()
+    if spec not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:[0-9]+", spec):
+        raise UserError(f"unknown device '{spec}': use auto, cpu, cuda or cuda:N")
 
 
 def register_cli(sub: argparse._SubParsersAction) -> None:

@@ -1,14 +1,24 @@
 """Sampling a cell: every evaluation task's inputs through the trained model, K outputs each,
-checked for shape and NaN, and the first inputs saved as PNG files for the sample grids."""
+checked for shape and NaN, and the first inputs saved as PNG files for the sample grids.
+
+Each batch of ``EVAL_BATCH`` inputs of output j is sampled with torch seeded from the task's
+base seed, j and the batch's first input, so a stochastic method draws the same latents for
+it whichever process samples it: under torchrun (benchmark.distributed) batch b goes to rank
+b % world size and rank 0 gathers the outputs, the same tensors as one process. The base seed
+is one draw from torch's global generator on rank 0 (the cell seeds it with its seed before its
+first task, and sampling leaves it as it found it but for that draw): a function of the cell
+seed and the task's index, the same in one process and under torchrun."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from baselines.base import Translator
+from benchmark import distributed
 from benchmark.atomic import atomic_path
 from benchmark.errors import CellFailure
 from benchmark.plan import EvalTask, kind_of
@@ -20,42 +30,75 @@ from protocols.base import Item, ProtocolData, to_uint8
 EVAL_BATCH = 32
 
 
+def batch_seed(base: int, j: int, start: int) -> int:
+    """The seed of one batch: output ``j`` of the inputs from ``start`` on, in a task whose
+    base seed is ``base``."""
+    digest = hashlib.sha256(f"{base}/{j}/{start}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # torch takes 63 bits
+
+
 @torch.no_grad()
 def sample_task(
     model: Translator | Pairwise, task: EvalTask, data: ProtocolData, cfg: RunConfig
-) -> TaskSamples:
-    """Run one evaluation task: K outputs for every input, checked for shape and NaN."""
+) -> TaskSamples | None:
+    """Run one evaluation task: K outputs for every input, checked for shape and NaN. Under
+    torchrun every rank samples its share of the batches; rank 0 gets the samples, the other
+    ranks None. A failure on any rank fails the task on every rank."""
     if isinstance(model, Pairwise):
         net, target = model.route(task.source_domain, task.target_domain)
     else:
         net, target = model, task.target
     x_all, index = distinct_inputs(task, data)
     n, k = len(task.inputs), data.protocol.outputs_per_input
-    outs = torch.empty(n, k, *x_all.shape[1:])
+    main, world, rank = distributed.is_main(), distributed.world_size(), distributed.rank()
+    outs = torch.empty(n, k, *x_all.shape[1:]) if main else None
     dev = cfg.device
     shots = kind_of(data.protocol.kind).references_are_shots  # K images each, not one style
-    for j in range(k):
-        for lo in range(0, n, EVAL_BATCH):
-            hi = min(n, lo + EVAL_BATCH)
-            x = x_all[index[lo:hi]].to(dev)
-            kwargs: dict[str, Any] = {}
-            if torch.is_tensor(target):
-                kwargs["target"] = target[lo:hi].to(dev)
-            elif target is not None:
-                kwargs["target"] = target
-            if task.references is not None:
-                refs = task.references[j][lo:hi]
-                r = torch.stack([data.images(row) for row in refs]).to(dev)
-                kwargs["reference"] = r if shots else r[:, 0]
-            y = net.translate(x, **kwargs)
-            if tuple(y.shape) != tuple(x.shape):
-                raise CellFailure(
-                    f"{net.name} returned shape {tuple(y.shape)} for input {tuple(x.shape)}"
-                )
-            if not torch.isfinite(y).all():
-                raise CellFailure(f"{net.name} produced NaN/inf images on task {task.task}")
-            outs[lo:hi, j] = y.float().cpu()  # raw: each metric clamps or quantises as its
-            # protocol says (StarGAN v2 scores LPIPS on unclamped outputs)
+    base = distributed.broadcast(int(torch.randint(2**62, ())) if main else 0)
+
+    def batch(j: int, lo: int) -> torch.Tensor:
+        hi = min(n, lo + EVAL_BATCH)
+        torch.manual_seed(batch_seed(base, j, lo))
+        x = x_all[index[lo:hi]].to(dev)
+        kwargs: dict[str, Any] = {}
+        if torch.is_tensor(target):
+            kwargs["target"] = target[lo:hi].to(dev)
+        elif target is not None:
+            kwargs["target"] = target
+        if task.references is not None:
+            refs = task.references[j][lo:hi]
+            r = torch.stack([data.images(row) for row in refs]).to(dev)
+            kwargs["reference"] = r if shots else r[:, 0]
+        y = net.translate(x, **kwargs)
+        if tuple(y.shape) != tuple(x.shape):
+            raise CellFailure(
+                f"{net.name} returned shape {tuple(y.shape)} for input {tuple(x.shape)}"
+            )
+        if not torch.isfinite(y).all():
+            raise CellFailure(f"{net.name} produced NaN/inf images on task {task.task}")
+        # raw: each metric clamps or quantises as its protocol says (StarGAN v2 scores LPIPS
+        # on unclamped outputs)
+        return y.float().cpu()
+
+    batches = [(j, lo) for j in range(k) for lo in range(0, n, EVAL_BATCH)]
+    gpus = []  # whose generator sampling leaves as it found it, but for the base seed
+    if dev.type == "cuda":
+        gpus = [torch.cuda.current_device() if dev.index is None else dev.index]
+    with torch.random.fork_rng(devices=gpus):
+        for first in range(0, len(batches), world):  # one batch per rank, then gathered
+            mine = batches[first + rank] if first + rank < len(batches) else None
+            y, error = None, None
+            try:
+                y = batch(*mine) if mine else None
+            except Exception as exc:  # every rank fails the task; the first batch's reason
+                error = exc
+            distributed.agree(error)
+            for done, out in distributed.gather((mine, y)) or []:
+                if done is not None:
+                    j, lo = done
+                    outs[lo : lo + len(out), j] = out
+    if not main:
+        return None
     return samples_of(task, data, x_all, index, outs, bool(net.multimodal), cfg.preset.save_inputs)
 
 

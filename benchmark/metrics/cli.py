@@ -7,7 +7,9 @@ output image of every subfolder as one generated image; the diversity metrics ne
 subfolders. The paired metrics (``l1,psnr,ssim,lpips_paired``) take ``--target DIR``: one
 ground-truth image per input, named like the output file (or the input's subfolder). The folders
 become ``TaskSamples`` and go through the registered metric families, so a folder score and a
-grid score of the same images are the same number.
+grid score of the same images are the same number. Under ``torchrun --nproc_per_node N -m
+benchmark metrics ...`` the feature passes are shared among the N processes and rank 0 alone
+prints: the same numbers as one process.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
 from benchmark import device as devices
-from benchmark import features
+from benchmark import distributed, features
 from benchmark.classifier import from_file, load_cached
 from benchmark.errors import UserError, output_folder
 from benchmark.features import (
@@ -304,9 +306,16 @@ def run(args: argparse.Namespace) -> int:
     )
     names = {n for m in wanted for n in families()[CLI_METRICS[m]].metrics}
     keep = {"prc_precision", "prc_recall"} if "prc" in wanted else set()
+
+    def score(pool: distributed.Pool | None) -> list[Value]:
+        ctx.store.pool = pool
+        return evaluate([samples], ctx)
+
+    # under torchrun every rank reads the folders (the same mistakes, the same exit status on
+    # every rank) and extracts features for its share of the batches; rank 0 scores and prints
     values = [
         v
-        for v in evaluate([samples], ctx)
+        for v in distributed.lead(features.jobs(extractors), score)
         if v.metric in names and (v.metric in wanted or v.metric in keep)
     ]
     for v in values:
@@ -320,7 +329,8 @@ def run(args: argparse.Namespace) -> int:
                 "fake_modes": fake_modes,
             }
         )
-    _print(values, args.json)
+    if distributed.is_main():
+        _print(values, args.json)
     return 0 if values and all(v.status == "ok" for v in values) else 1
 
 
