@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 import baselines
-from benchmark import datasets, distributed, features, locks, recording, sampling, training
+from benchmark import datasets, distributed, locks, recording, sampling, training
 from benchmark import device as devices
 from benchmark import records as rec
 from benchmark.errors import CellFailure, DiskFull, UserError
@@ -211,6 +211,8 @@ def _evaluate(metrics, group, ctx) -> list:
             return metrics.evaluate(group, ctx)
         finally:
             ctx.store.pool = None
+
+    from benchmark import features  # torchvision and friends: only when a cell runs
 
     return distributed.lead(features.jobs(ctx.extractors), score)
 
