@@ -417,8 +417,17 @@ def _grid_caption(g: Grid, names: dict[str, str], out_dir: Path) -> dict[str, An
 
 
 def _overview_card(table: Table) -> dict[str, Any]:
-    """One protocol at a glance: its headline metric, who leads, a bar per method."""
-    col = (table.headline or table.columns or [None])[0]
+    """One protocol at a glance: its first headline metric that most methods have a number for
+    (offline, edges2shoes' LPIPS diversity is skipped for every multimodal method), who leads,
+    a bar per method."""
+    candidates = table.headline or table.columns
+    methods = [r for r in table.rows if not r.oracle]
+
+    def scored(c: Column) -> int:
+        return sum(r.cells[c.key].summary is not None for r in methods)
+
+    enough = [c for c in candidates if 2 * scored(c) > len(methods)]
+    col = (enough or candidates or [None])[0]
     card: dict[str, Any] = {
         "slug": table.slug,
         "protocol": table.protocol,
