@@ -32,7 +32,13 @@ from benchmark.atomic import atomic_path, write_bytes
 from benchmark.errors import UserError
 from benchmark.plan import EvalTask, eval_tasks, kind_of, variant_of
 from benchmark.progress import Progress, log
-from benchmark.recording import REPLACED, base_provenance, drop_replaced, to_record
+from benchmark.recording import (
+    REPLACED,
+    base_provenance,
+    drop_replaced,
+    skipped_modes,
+    to_record,
+)
 from benchmark.run_config import RunConfig
 from benchmark.sampling import distinct_inputs, samples_of, save_samples
 from benchmark.values import Value
@@ -341,23 +347,9 @@ def score(cfg: RunConfig, manifest: Manifest, folder: Path, name: str) -> Path:
 
 
 def _not_scored(values: list[Value], scored: str, modes: list[str], name: str) -> list[Value]:
-    """A skipped value, with its reason, for every metric of every mode the manifest left out
-    (the table then says why the cell is empty)."""
+    """Every metric of every mode the manifest left out, skipped with the reason."""
     reason = f"{name} was scored from a manifest without {'/'.join(modes)} outputs"
-    return [
-        Value(
-            v.metric,
-            None,
-            variant=mode,
-            extractor=v.extractor,
-            direction=v.direction,
-            status="skipped",
-            reason=reason,
-        )
-        for mode in modes
-        for v in values
-        if v.status == "ok" and v.variant == scored
-    ]
+    return skipped_modes(values, scored, modes, reason)
 
 
 class _replacing:

@@ -166,11 +166,10 @@ def drop_replaced(cell: Path) -> None:
     shutil.rmtree(cell / REPLACED, ignore_errors=True)
 
 
-def not_applicable(values: list[Value], modes: list[str], name: str) -> list[Value]:
-    """For each synthesis mode a baseline is not scored in (``scored_modes``), every metric its
-    latent outputs were scored in, recorded as skipped with the reason: the table then says
-    why the cell is empty instead of showing a number the method never earned."""
-    reason = f"{name} takes no style reference; reference-guided synthesis does not apply"
+def skipped_modes(values: list[Value], scored: str, modes: list[str], reason: str) -> list[Value]:
+    """For each mode in ``modes``, every metric the ``scored`` variant has a number for,
+    recorded as skipped with ``reason``: the table then says why the cell is empty instead of
+    showing a number the method never earned (a metric not computed at all stays so)."""
     return [
         Value(
             v.metric,
@@ -183,5 +182,11 @@ def not_applicable(values: list[Value], modes: list[str], name: str) -> list[Val
         )
         for mode in modes
         for v in values
-        if v.variant == "latent" and v.status == "ok"  # a metric not computed at all stays so
+        if v.variant == scored and v.status == "ok"
     ]
+
+
+def not_applicable(values: list[Value], modes: list[str], name: str) -> list[Value]:
+    """The modes a baseline is not scored in (``scored_modes``), skipped as not applying."""
+    reason = f"{name} takes no style reference; reference-guided synthesis does not apply"
+    return skipped_modes(values, "latent", modes, reason)
